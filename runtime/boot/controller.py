@@ -1,0 +1,575 @@
+"""The control server of a sandbox (seed ``runsc/boot/controller.go``).
+
+Serves ``pysandbox.control.v1.Control`` (protos/pysandbox/control/v1) over
+ttrpc on the listening socket the runtime donated (``--controller-fd``).
+Execute starts a process the kernel creates directly (no fork), with the
+stdio FDs the caller passed (``runtime.boot.fdlistener``). Signals from
+outside are delivered by the kernel as kill(2) would (dispositions, masks
+and handlers apply). What is not wired yet answers UNIMPLEMENTED with the
+reason (stopping an init that has not started; the foreground process group).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from google.protobuf import empty_pb2
+
+from protos.pysandbox.control.v1 import control_pb2 as pb
+from runtime import spec as ocispec
+from runtime.boot import gofermounts
+from runtime.boot.fdlistener import FDStore
+from runtime.boot.loader import Loader, LoadError
+from runtime.controlclient import FD_TOKEN_KEY
+from runtime.errors import RuntimeFailure, SpecError
+from sentry.kernel import ExitStatus
+from sentry.kernel.signals import SigInfo
+from ttrpc import Code, ServerContext, TTRPCError
+
+log = logging.getLogger("pysandbox.boot")
+
+SERVICE = pb.DESCRIPTOR.services_by_name["Control"]
+
+# signal(7): signals whose default action is to ignore them.
+DEFAULT_IGNORED = frozenset({signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH})
+# Job control: an init that has not started cannot be stopped.
+STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+SIG_IGN = 1
+
+
+def _err(code: Code, message: str) -> TTRPCError:
+    return TTRPCError(code, message)
+
+
+@dataclass
+class Subcontainer:
+    """A second container of the pod: its own mount namespace (root) and
+    gofer connections, its init started by StartSubcontainer."""
+
+    id: str
+    root: Any
+    process: Any  # loader.Container
+    gofers: list[socket.socket]
+    state: str = "created"
+    task: Any = None
+    exit_status: ExitStatus | None = None
+    exited_at: float = 0.0
+    killed: ExitStatus | None = None
+    exited: anyio.Event = field(default_factory=anyio.Event)
+
+    def close(self) -> None:
+        """Close its gofer connections: its gofer then exits."""
+        for g in self.gofers:
+            g.close()
+        self.gofers = []
+
+
+@dataclass
+class ExecProcess:
+    """One process started by Execute, until its exit is collected."""
+
+    container_id: str
+    task: Any
+    args: tuple[str, ...]
+    exit_status: ExitStatus | None = None
+    exited_at: float = 0.0
+    killed: ExitStatus | None = None
+    exited: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _take_stdio(stdio: Any, fds: list[int]) -> tuple[int, int, int]:
+    """The (stdin, stdout, stderr) host FDs named by ``stdio`` (-1: absent)."""
+    out = []
+    for name in ("stdin_fd", "stdout_fd", "stderr_fd"):
+        if not stdio.HasField(name):
+            out.append(-1)
+            continue
+        index = getattr(stdio, name)
+        if index >= len(fds):
+            raise _err(Code.INVALID_ARGUMENT, f"{name} {index}: only {len(fds)} FDs were passed")
+        out.append(fds[index])
+    if len(set(i for i in out if i >= 0)) != len([i for i in out if i >= 0]):
+        raise _err(Code.INVALID_ARGUMENT, "one FD index names two streams")
+    return out[0], out[1], out[2]
+
+
+class Controller:
+    """The Control service of one sandbox whose root container is ``container_id``."""
+
+    def __init__(self, container_id: str, loader: Loader, fds: FDStore | None = None) -> None:
+        self.container_id = container_id
+        self.loader = loader
+        self.fds = fds if fds is not None else FDStore()
+        self.execs: dict[int, ExecProcess] = {}
+        self.subcontainers: dict[str, Subcontainer] = {}
+        self.state = "created"
+        self.exit_status: ExitStatus | None = None
+        self.exited_at = 0.0
+        self.exited = anyio.Event()
+        self._killed: ExitStatus | None = None
+
+    # -- helpers --------------------------------------------------------
+
+    def _check_id(self, container_id: str) -> Subcontainer | None:
+        """None for the root container, else the named subcontainer."""
+        if container_id in ("", self.container_id):
+            return None
+        sub = self.subcontainers.get(container_id)
+        if sub is None:
+            raise _err(Code.NOT_FOUND, f"container {container_id!r} does not exist in this sandbox")
+        return sub
+
+    def _owner(self, tgid: int) -> str:
+        """The container a process belongs to (tasks of unknown origin: the root's)."""
+        proc = self.execs.get(tgid)
+        if proc is not None:
+            return proc.container_id
+        for sub in self.subcontainers.values():
+            if sub.task is not None and sub.task.tgid == tgid:
+                return sub.id
+        return self.container_id
+
+    def bind_task_group(self, tg: anyio.abc.TaskGroup) -> None:
+        """Where background watchers (exec exits) run: the server's task group."""
+        self._tg = tg
+
+    def _task_group_start(self, fn: Any, *args: Any) -> None:
+        tg = getattr(self, "_tg", None)
+        if tg is None:
+            raise _err(Code.INTERNAL, "the control server is not running")
+        tg.start_soon(fn, *args)
+
+    async def watch_exit(self) -> None:
+        """Wait (on a worker thread) for the init to exit, then wake waiters."""
+        while True:
+            status = await anyio.to_thread.run_sync(self.loader.wait, 0.2, abandon_on_cancel=True)
+            if status is not None:
+                break
+            if self._killed is not None:
+                # A task blocked in a host call (e.g. nanosleep) does not see
+                # the kill yet: the container is over regardless.
+                status = self._killed
+                break
+        self.exit_status = status
+        self.exited_at = time.time()
+        self.state = "stopped"
+        self.loader.gate.resume()  # nothing may stay parked on the gate
+        log.info("container %s exited: %s", self.container_id, status)
+        self.exited.set()
+
+    # -- lifecycle ------------------------------------------------------
+
+    async def StartRoot(self, ctx: ServerContext, req: pb.StartRootRequest) -> Any:
+        self._check_id(req.container_id)
+        if self.state != "created":
+            raise _err(
+                Code.FAILED_PRECONDITION,
+                f"cannot start container {req.container_id!r} in state {self.state}",
+            )
+        self.state = "running"
+        try:
+            self.loader.start()
+        except LoadError as exc:
+            self._killed = ExitStatus(code=exc.status)
+            raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
+        return empty_pb2.Empty()
+
+    async def Wait(self, ctx: ServerContext, req: pb.WaitRequest) -> Any:
+        sub = self._check_id(req.container_id)
+        if sub is not None:
+            await sub.exited.wait()
+            return self._wait_response(sub.exit_status, sub.exited_at)
+        await self.exited.wait()
+        return self._wait_response()
+
+    async def WaitPID(self, ctx: ServerContext, req: pb.WaitPIDRequest) -> Any:
+        sub = self._check_id(req.container_id)
+        if sub is None and req.pid == 1:
+            await self.exited.wait()
+            return self._wait_response()
+        if sub is not None and sub.task is not None and req.pid == sub.task.tgid:
+            await sub.exited.wait()
+            return self._wait_response(sub.exit_status, sub.exited_at)
+        proc = self.execs.get(req.pid)
+        if proc is None:
+            raise _err(Code.NOT_FOUND, f"process {req.pid} does not exist")
+        await proc.exited.wait()
+        assert proc.exit_status is not None
+        return self._wait_response(proc.exit_status, proc.exited_at)
+
+    def _wait_response(self, status: ExitStatus | None = None, at: float = 0.0) -> Any:
+        if status is None:
+            assert self.exit_status is not None
+            status, at = self.exit_status, self.exited_at
+        resp = pb.WaitResponse(wait_status=status.wait_status)
+        resp.exited_at.FromNanoseconds(int(at * 1e9))
+        return resp
+
+    async def Signal(self, ctx: ServerContext, req: pb.SignalRequest) -> Any:
+        sub = self._check_id(req.container_id)
+        signo = req.signal
+        if not 0 <= signo < signal.NSIG:
+            raise _err(Code.INVALID_ARGUMENT, f"invalid signal {signo}")
+        if req.target == pb.SignalRequest.FOREGROUND_PROCESS_GROUP:
+            raise _err(Code.UNIMPLEMENTED, "no terminal: no foreground process group")
+        if sub is not None and req.pid in (0, getattr(sub.task, "tgid", 0)):
+            return self._signal_subcontainer(sub, signo, req.target)
+        tasks = list(self.loader.kernel.tasks.values())
+        if self.state == "created" and self._killed is None:
+            # runc: the init exists (held before exec) and can be killed;
+            # one that ignores nothing yet dies of any fatal signal.
+            if signo in (0, *DEFAULT_IGNORED):
+                return empty_pb2.Empty()
+            if signo in STOP_SIGNALS:
+                raise _err(Code.UNIMPLEMENTED, f"signal {signo}: the Sentry cannot stop tasks")
+            self._killed = ExitStatus(signo=signo)
+            self.loader.kernel.shutdown(self._killed)
+            return empty_pb2.Empty()
+        if self.state not in ("running", "paused") or not tasks:
+            if req.target == pb.SignalRequest.ALL_PROCESSES:
+                return empty_pb2.Empty()  # kill --all: nobody left (as runc)
+            raise _err(Code.NOT_FOUND, "no process in the container is running")
+        kernel = self.loader.kernel
+        if req.target == pb.SignalRequest.ALL_PROCESSES:
+            with kernel.tree_lock:
+                targets = [tg for tg in kernel.thread_groups.values() if not tg.zombie]
+        else:
+            tg = kernel.thread_groups.get(req.pid or 1)
+            if tg is None or tg.zombie:
+                raise _err(Code.NOT_FOUND, f"process {req.pid} does not exist")
+            targets = [tg]
+        if signo == 0:
+            return empty_pb2.Empty()
+        # Sent from outside the sandbox (si_pid 0): the kernel applies the
+        # process's disposition, mask and handlers as for kill(2).
+        for tg in targets:
+            kernel.send_signal(tg, signo, SigInfo.user(signo, 0, 0))
+        return empty_pb2.Empty()
+
+    def _signal_subcontainer(self, sub: Subcontainer, signo: int, target: int) -> Any:
+        """kill(2) on a subcontainer's init (and, for ALL, its execs)."""
+        if sub.state != "running" or sub.task is None:
+            if sub.state == "created" and signo not in (0, *DEFAULT_IGNORED):
+                # Killed before it started: it never runs.
+                self._finish_subcontainer(sub, ExitStatus(signo=signo))
+                return empty_pb2.Empty()
+            if target == pb.SignalRequest.ALL_PROCESSES:
+                # kill --all: nothing left to signal is not an error
+                # (containerd kills every process before a delete).
+                return empty_pb2.Empty()
+            raise _err(Code.NOT_FOUND, f"no process in container {sub.id!r} is running")
+        if signo in STOP_SIGNALS:
+            raise _err(Code.UNIMPLEMENTED, f"signal {signo}: the Sentry cannot stop tasks yet")
+        victims: list[tuple[Subcontainer | ExecProcess, Any]] = [(sub, sub.task)]
+        if target == pb.SignalRequest.ALL_PROCESSES:
+            victims += [
+                (p, p.task)
+                for p in self.execs.values()
+                if p.container_id == sub.id and p.exit_status is None
+            ]
+        for holder, task in victims:
+            status = _default_action(task, signo)
+            if status is not None:
+                holder.killed = status
+                task.kill(status)
+        return empty_pb2.Empty()
+
+    async def Processes(self, ctx: ServerContext, req: pb.ProcessesRequest) -> Any:
+        sub = self._check_id(req.container_id)
+        cid = sub.id if sub is not None else self.container_id
+        resp = pb.ProcessesResponse()
+        groups: dict[int, list[Any]] = {}
+        for task in list(self.loader.kernel.tasks.values()):
+            if self._owner(task.tgid) == cid:
+                groups.setdefault(task.tgid, []).append(task)
+        for tgid, tasks in sorted(groups.items()):
+            leader = next((t for t in tasks if t.tid == tgid), tasks[0])
+            p = resp.processes.add(
+                pid=tgid,
+                ppid=leader.ppid(),
+                uid=leader.creds.uid,
+                threads=len(tasks),
+                command=leader.comm,
+                container_id=cid,
+            )
+            proc = self.execs.get(tgid)
+            if tgid == 1:
+                p.args.extend(self.loader.init.args)
+            elif sub is not None and sub.task is not None and tgid == sub.task.tgid:
+                p.args.extend(sub.process.args)
+            else:
+                p.args.extend(proc.args if proc is not None else [leader.comm])
+            started = self.loader.kernel.boot_time + (
+                leader.start_time_ns - self.loader.kernel.boot_monotonic
+            )
+            p.start_time.FromNanoseconds(max(started, 0))
+        return resp
+
+    async def Event(self, ctx: ServerContext, req: pb.EventRequest) -> Any:
+        sub = self._check_id(req.container_id)
+        cid = sub.id if sub is not None else self.container_id
+        kernel = self.loader.kernel
+        tasks = [t for t in list(kernel.tasks.values()) if self._owner(t.tgid) == cid]
+        usage = os.times()
+        stats = pb.Stats(
+            # The Sentry does the application's work on its own threads:
+            # this process's CPU time is the container's.
+            cpu_user_ns=int(usage.user * 1e9),
+            cpu_system_ns=int(usage.system * 1e9),
+            memory_usage_bytes=_memory_file_bytes(self.loader),
+            pids_current=len({t.tgid for t in tasks}),
+        )
+        state = sub.state if sub is not None else self.state
+        return pb.EventResponse(status=state, stats=stats)
+
+    async def Pause(self, ctx: ServerContext, req: pb.PauseRequest) -> Any:
+        # Sandbox-wide, as runsc (the request names no container).
+        self._check_id(req.container_id)
+        if self.state != "running":
+            raise _err(Code.FAILED_PRECONDITION, f"cannot pause a {self.state} container")
+        self.loader.gate.pause()
+        self.state = "paused"
+        return empty_pb2.Empty()
+
+    async def Resume(self, ctx: ServerContext, req: pb.ResumeRequest) -> Any:
+        self._check_id(req.container_id)
+        if self.state != "paused":
+            raise _err(Code.FAILED_PRECONDITION, f"cannot resume a {self.state} container")
+        self.loader.gate.resume()
+        self.state = "running"
+        return empty_pb2.Empty()
+
+    async def Execute(self, ctx: ServerContext, req: pb.ExecuteRequest) -> Any:
+        fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
+        used: tuple[int, ...] = ()
+        try:
+            sub = self._check_id(req.container_id)
+            state = sub.state if sub is not None else self.state
+            if state != "running":
+                raise _err(Code.FAILED_PRECONDITION, f"cannot exec in a {state} container")
+            try:
+                process = ocispec.parse_process(json.loads(req.process_json or b"{}"), "process")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise _err(Code.INVALID_ARGUMENT, f"exec: malformed process JSON: {exc}") from None
+            except SpecError as exc:
+                raise _err(Code.INVALID_ARGUMENT, f"exec: {exc}") from None
+            if process.terminal or req.stdio.HasField("terminal_fd"):
+                raise _err(Code.UNIMPLEMENTED, "exec: a terminal (--tty) is not supported yet")
+            stdio = _take_stdio(req.stdio, fds)
+            try:
+                spec = self.loader.container_process(
+                    process, stdio, root=sub.root if sub is not None else None
+                )
+            except RuntimeFailure as exc:
+                raise _err(Code.FAILED_PRECONDITION, f"exec: {exc}") from None
+            used = tuple(fd for fd in stdio if fd >= 0)  # owned by the task's files now
+            try:
+                task = await anyio.to_thread.run_sync(self.loader.execute, spec)
+            except LoadError as exc:
+                raise _err(Code.FAILED_PRECONDITION, f"exec failed: {exc}") from None
+        finally:
+            for fd in fds:
+                if fd not in used:
+                    os.close(fd)
+        proc = ExecProcess(req.container_id or self.container_id, task, process.args)
+        self.execs[task.tgid] = proc
+        self._task_group_start(self._watch_exec, proc)
+        log.info("exec %s: pid %d", " ".join(process.args), task.tgid)
+        return pb.ExecuteResponse(pid=task.tgid)
+
+    async def _watch_exec(self, proc: ExecProcess) -> None:
+        """Collect an exec'd process's exit (its thread ends with the task)."""
+        thread = proc.task.thread
+        while True:
+            await anyio.to_thread.run_sync(thread.join, 0.2, abandon_on_cancel=True)
+            if not thread.is_alive():
+                status = proc.task.exit_status or ExitStatus(code=125)
+                break
+            if proc.killed is not None or self.exit_status is not None:
+                # Blocked in a host call, it has not seen the kill yet.
+                status = proc.killed or ExitStatus(signo=signal.SIGKILL)
+                break
+        if not thread.is_alive():
+            # Its files (stdio FIFOs the shim reads to EOF) close now, as
+            # at a Linux process's exit, not when the Task is collected.
+            proc.task.fd_table.close_all()
+        proc.exit_status = status
+        proc.exited_at = time.time()
+        log.info("exec pid %d exited: %s", proc.task.tgid, status)
+        proc.exited.set()
+
+    async def CreateSubcontainer(
+        self, ctx: ServerContext, req: pb.CreateSubcontainerRequest
+    ) -> Any:
+        fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
+        kept: set[int] = set()
+        try:
+            cid = req.container_id
+            if not cid or cid == self.container_id or cid in self.subcontainers:
+                raise _err(Code.ALREADY_EXISTS, f"container {cid!r} already exists in this sandbox")
+            if self.state not in ("running", "paused", "created"):
+                raise _err(Code.FAILED_PRECONDITION, f"the sandbox is {self.state}")
+            if req.HasField("terminal_fd") or req.stdio.HasField("terminal_fd"):
+                raise _err(Code.UNIMPLEMENTED, "subcontainers: a terminal is not supported yet")
+            try:
+                spec = ocispec.loads(req.spec_json, "/")
+            except SpecError as exc:
+                raise _err(Code.INVALID_ARGUMENT, f"subcontainer {cid}: {exc}") from None
+            if spec.process is None:
+                raise _err(Code.INVALID_ARGUMENT, f"subcontainer {cid}: the spec has no process")
+            if spec.process.terminal:
+                raise _err(Code.UNIMPLEMENTED, "subcontainers: a terminal is not supported yet")
+            stdio = _take_stdio(req.stdio, fds)
+            gofer_fds = []
+            for m in req.mounts:
+                if not m.HasField("gofer_fd") or m.gofer_fd >= len(fds):
+                    raise _err(Code.INVALID_ARGUMENT, "every mount needs a passed gofer_fd")
+                gofer_fds.append(fds[m.gofer_fd])
+            if not gofer_fds:
+                raise _err(Code.INVALID_ARGUMENT, "no gofer connection for the root")
+            kept.update(gofer_fds)
+            gofers = [socket.socket(fileno=fd) for fd in gofer_fds]
+            try:
+                sub = await anyio.to_thread.run_sync(
+                    self._build_subcontainer, cid, spec, req.resolved_mounts_json, gofers, stdio
+                )
+            except BaseException:
+                for g in gofers:
+                    g.close()
+                raise
+            kept.update(fd for fd in stdio if fd >= 0)
+        finally:
+            for fd in fds:
+                if fd not in kept:
+                    os.close(fd)
+        self.subcontainers[cid] = sub
+        log.info("subcontainer %s created", cid)
+        return empty_pb2.Empty()
+
+    def _build_subcontainer(
+        self,
+        cid: str,
+        spec: ocispec.Spec,
+        resolved_json: bytes,
+        gofers: list[socket.socket],
+        stdio: tuple[int, int, int],
+    ) -> Subcontainer:
+        """Its root from its gofer (a new mount namespace), then its init."""
+        try:
+            mounts = gofermounts.decode_resolved(resolved_json) if resolved_json else spec.mounts
+            collected = gofermounts.collect(spec, list(mounts), gofers)
+        except (RuntimeFailure, OSError) as exc:
+            raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
+        try:
+            root = self.loader.container_root(
+                collected.root_fd, collected.readonly_root, collected.mounts
+            )
+        except RuntimeFailure as exc:
+            raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
+        assert spec.process is not None
+        try:
+            process = self.loader.container_process(spec.process, stdio, root=root)
+        except RuntimeFailure as exc:
+            raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
+        return Subcontainer(cid, root, process, gofers)
+
+    async def StartSubcontainer(self, ctx: ServerContext, req: pb.StartSubcontainerRequest) -> Any:
+        for fd in self.fds.take(ctx.get(FD_TOKEN_KEY)):
+            os.close(fd)
+        sub = self._check_id(req.container_id)
+        if sub is None:
+            raise _err(Code.INVALID_ARGUMENT, "the root container starts with StartRoot")
+        if sub.state != "created":
+            raise _err(
+                Code.FAILED_PRECONDITION,
+                f"cannot start container {sub.id!r} in state {sub.state}",
+            )
+        if self.exit_status is not None:
+            raise _err(Code.FAILED_PRECONDITION, "the sandbox's root container has exited")
+        sub.state = "running"
+        try:
+            sub.task = await anyio.to_thread.run_sync(self.loader.execute, sub.process)
+        except LoadError as exc:
+            self._finish_subcontainer(sub, ExitStatus(code=exc.status))
+            raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
+        self._task_group_start(self._watch_subcontainer, sub)
+        log.info("subcontainer %s started: pid %d", sub.id, sub.task.tgid)
+        return empty_pb2.Empty()
+
+    async def _watch_subcontainer(self, sub: Subcontainer) -> None:
+        thread = sub.task.thread
+        while True:
+            await anyio.to_thread.run_sync(thread.join, 0.2, abandon_on_cancel=True)
+            if not thread.is_alive():
+                status = sub.task.exit_status or ExitStatus(code=125)
+                sub.task.fd_table.close_all()
+                break
+            if sub.killed is not None or self.exit_status is not None:
+                status = sub.killed or ExitStatus(signo=signal.SIGKILL)
+                break
+        self._finish_subcontainer(sub, status)
+
+    def _finish_subcontainer(self, sub: Subcontainer, status: ExitStatus) -> None:
+        if sub.exit_status is not None:
+            return
+        sub.exit_status = status
+        sub.exited_at = time.time()
+        sub.state = "stopped"
+        log.info("subcontainer %s exited: %s", sub.id, status)
+        sub.exited.set()
+
+    async def DestroySubcontainer(
+        self, ctx: ServerContext, req: pb.DestroySubcontainerRequest
+    ) -> Any:
+        sub = self._check_id(req.container_id)
+        if sub is None:
+            raise _err(Code.INVALID_ARGUMENT, "the root container goes away with the sandbox")
+        status = ExitStatus(signo=signal.SIGKILL)
+        for proc in list(self.execs.values()):
+            if proc.container_id == sub.id and proc.exit_status is None:
+                proc.killed = status
+                proc.task.kill(status)
+        if sub.task is not None and sub.exit_status is None:
+            sub.killed = status
+            sub.task.kill(status)
+        self._finish_subcontainer(sub, status)
+        sub.close()
+        del self.subcontainers[sub.id]
+        for pid in [p for p, e in self.execs.items() if e.container_id == sub.id]:
+            self.execs.pop(pid)
+        log.info("subcontainer %s destroyed", sub.id)
+        return empty_pb2.Empty()
+
+
+def _default_action(task: Any, signo: int) -> ExitStatus | None:
+    """What ``signo`` does to ``task``'s thread group: None when it is
+    ignored or blocked (blocked: pending in Linux; dropped here), else the
+    exit status of its default action, terminate (kernel/signal.c
+    sig_kernel_ignore/sig_kernel_coredump; no core dump)."""
+    if signo == 0 or signo in DEFAULT_IGNORED:
+        return None
+    if signo != signal.SIGKILL and task.signal_mask >> (signo - 1) & 1:
+        return None
+    action = task.sighand.get(signo)
+    handler = getattr(action, "handler", 0)
+    if handler == SIG_IGN and signo != signal.SIGKILL:
+        return None
+    if handler not in (0, SIG_IGN):
+        log.warning("signal %d: the application's handler cannot run yet; default action", signo)
+    return ExitStatus(signo=signo)
+
+
+def _memory_file_bytes(loader: Loader) -> int:
+    """Bytes of application memory the MemoryFile holds (st_blocks of the memfd)."""
+    try:
+        return os.fstat(loader.memory_file.fd).st_blocks * 512
+    except OSError:
+        return 0

@@ -1,0 +1,215 @@
+"""``pysandbox boot``: the sandbox process hosting the Sentry (seed ``Boot.Execute``).
+
+    pysandbox [global flags] boot --bundle=DIR --spec-fd=N --controller-fd=N
+        --start-sync-fd=N --io-fds=N[,N...] [--mounts-fd=N] [--stdio-fds=0,1,2]
+        [--attached] [--setup-root=true] [--apply-caps=true] [--seccomp=true] ID
+
+Order (seed B24:231-529, without re-execs: Python confines itself in
+process, before any thread exists):
+
+1. validate flags; PR_SET_PDEATHSIG when ``--attached``;
+2. new mount, IPC and UTS namespaces (and network unless --network=host)
+   — the Sentry virtualises them all; no new PID namespace on ptrace
+   (seed: ``RequiresCurrentPIDNS``);
+3. read the spec from its FD and close it; read the resolved mounts;
+4. ask the gofer for the container root's directory FD (directfs);
+5. build the Sentry (``Loader``) while the host's files are reachable;
+6. confine: no stray directory FDs (checked before the Sentry opens its
+   own), empty read-only root, /proc unmounted, RLIMIT_NOFILE,
+   capabilities dropped, seccomp;
+7. write the start-sync byte; serve the control API; the Sentry runs the
+   container when StartRoot arrives;
+8. exit with the application's status (its code, or 128 + signal).
+
+Errors before the start-sync byte are written to the start-sync FD as one
+line of text instead of the byte, so ``create`` can report them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+from runtime import hostsys
+from runtime import spec as ocispec
+from runtime.boot import confine, gofermounts, syscall_filter
+from runtime.cli._args import Parser, parse_bool
+from runtime.config import RuntimeConfig
+from runtime.errors import RuntimeFailure, UsageError
+
+log = logging.getLogger("pysandbox.boot")
+
+# The byte that tells the parent the sandbox is up (seed start-sync).
+READY = b"\x01"
+PR_SET_PDEATHSIG = 1
+
+EXIT_SENTRY_ERROR = 125
+
+
+def _fd_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid FD list {text!r}") from None
+
+
+def parser() -> Parser:
+    p = Parser(prog="pysandbox boot", description="internal: the sandbox process")
+    p.add_argument("--bundle", default="", help="bundle directory")
+    p.add_argument("--spec-fd", type=int, default=-1, help="FD of config.json")
+    p.add_argument("--controller-fd", type=int, default=-1, help="listening control socket")
+    p.add_argument("--start-sync-fd", type=int, default=-1, help="FD to write the ready byte to")
+    p.add_argument("--io-fds", type=_fd_list, default=[], help="gofer connections, root first")
+    p.add_argument("--mounts-fd", type=int, default=-1, help="FD to read the resolved mounts from")
+    p.add_argument("--stdio-fds", type=_fd_list, default=[0, 1, 2], help="stdin,stdout,stderr")
+    p.add_argument("--device-fd", type=int, default=-1, help="open /dev/kvm (platform kvm)")
+    p.add_argument("--attached", action="store_true", help="die with the parent")
+    p.add_argument("--setup-root", type=parse_bool, default=True, help="pivot into an empty root")
+    p.add_argument("--apply-caps", type=parse_bool, default=True, help="drop capabilities")
+    p.add_argument("--seccomp", type=parse_bool, default=True, help="install the seccomp filter")
+    p.add_argument("id", help="the sandbox (root container) ID")
+    return p
+
+
+def main(conf: RuntimeConfig, argv: list[str]) -> int:
+    """Run the sandbox; never returns normally (the process ends here)."""
+    ns = parser().parse_args(argv)
+    if ns.spec_fd < 0 or ns.controller_fd < 0 or ns.start_sync_fd < 0 or not ns.io_fds:
+        raise UsageError(
+            "boot: --spec-fd, --controller-fd, --start-sync-fd and --io-fds are required"
+        )
+    if len(ns.stdio_fds) != 3:
+        raise UsageError("boot: --stdio-fds needs exactly three FDs")
+    try:
+        server = _boot(conf, ns)
+    except BaseException as exc:
+        message = _one_line(exc)
+        if conf.debug:
+            import traceback
+
+            traceback.print_exc()
+        log.error("boot failed: %s", message)
+        with contextlib.suppress(OSError):
+            os.write(ns.start_sync_fd, message.encode(errors="replace")[:4000])
+        sys.stderr.write(f"pysandbox boot: {message}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_SENTRY_ERROR)
+    status = server()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    # Task threads may still sit in a host call (a sleep): leave without
+    # joining them; the stubs die with their tracer (PR_SET_PDEATHSIG).
+    os._exit(status)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
+    if ns.attached:
+        hostsys.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if conf.platform == "kvm" and ns.device_fd < 0:
+        raise RuntimeFailure("--platform=kvm needs --device-fd (an open /dev/kvm)")
+    flags = hostsys.CLONE_NEWNS | hostsys.CLONE_NEWIPC | hostsys.CLONE_NEWUTS
+    if conf.network != "host":
+        flags |= hostsys.CLONE_NEWNET
+    hostsys.unshare(flags)
+
+    spec = ocispec.load_for_boot(ns.spec_fd, ns.bundle)
+    # Seed: close the spec FD "to avoid exposing it to the sandbox".
+    os.close(ns.spec_fd)
+    mounts = list(spec.mounts)
+    if ns.mounts_fd >= 0:
+        # The gofer's resolved mounts (seed: they replace spec.Mounts): bind
+        # destinations with symlinks resolved inside the root.
+        mounts = gofermounts.decode_resolved(_read_all(ns.mounts_fd))
+        os.close(ns.mounts_fd)
+    gofers = [socket.socket(fileno=fd) for fd in ns.io_fds]
+    collected = gofermounts.collect(spec, mounts, gofers)
+    donated = collected.donated
+    root_fd, readonly, spec_mounts = collected.root_fd, collected.readonly_root, collected.mounts
+
+    # Imported here, not at module level: only the boot process loads the
+    # Sentry (import-linter contract), and only after its namespaces exist.
+    from runtime.boot import controller, loader
+    from sentry.kernel import RLimits
+
+    confine.validate_open_fds(donated)
+    base_rlimits = RLimits.from_host()
+    ldr = loader.Loader(
+        spec,
+        root_fd,
+        tuple(ns.stdio_fds),
+        readonly_root=readonly,
+        base_rlimits=base_rlimits,
+        mounts=spec_mounts,
+        device_fd=ns.device_fd if conf.platform == "kvm" else None,
+    )
+    syscall_filter.preload()
+
+    if ns.setup_root:
+        confine.setup_root()
+        confine.unmount_proc()
+    confine.set_fd_limit()
+    if ns.apply_caps:
+        confine.drop_capabilities()
+    if ns.seccomp:
+        image = getattr(ldr.platform, "image", None)  # ptrace's stub; kvm has none
+        syscall_filter.install(image.fd if image is not None else None)
+
+    from runtime.boot.fdlistener import FDListener, FDStore
+
+    store = FDStore()
+    ctl = controller.Controller(ns.id, ldr, store)
+    listener = FDListener(socket.socket(fileno=ns.controller_fd), store)
+    os.write(ns.start_sync_fd, READY)
+    os.close(ns.start_sync_fd)
+    log.info("sandbox %s booted (platform %s)", ns.id, conf.platform)
+
+    def serve() -> int:
+        import anyio
+
+        from ttrpc import Server
+
+        async def run() -> int:
+            server = Server(grace_period=2.0)
+            server.register(controller.SERVICE, ctl)
+            async with anyio.create_task_group() as tg:
+                ctl.bind_task_group(tg)
+                tg.start_soon(server.serve_listener, listener)
+                await ctl.watch_exit()
+                # Waiters are answered as soon as the init exits; give them
+                # the grace period to read it, then stop.
+                await anyio.sleep(0.05)
+                await server.shutdown(grace_period=1.0)
+                tg.cancel_scope.cancel()
+            status = ctl.exit_status
+            return EXIT_SENTRY_ERROR if status is None else status.shell_status()
+
+        try:
+            return anyio.run(run)
+        finally:
+            ldr.destroy()
+            for g in gofers:
+                g.close()
+
+    return serve

@@ -1,0 +1,1 @@
+"""The ``pysandbox`` command line (runc/runsc compatible)."""

@@ -1,0 +1,87 @@
+"""Synchronous client of a sandbox's control API (seed ``sandbox.call``).
+
+Every call opens its own connection to the control socket, makes one ttrpc
+call and closes it (seed: connect, call, close), so a long ``Wait`` never
+holds up another call. The CLI is synchronous: each call runs its own
+short anyio event loop. ttrpc statuses become the runtime's one-line
+errors: UNIMPLEMENTED is ``NotAvailable``, everything else
+``RuntimeFailure`` with the sandbox's message.
+
+File descriptors (exec stdio) travel out of band, before the ttrpc
+frames: a preamble of ``FD_MAGIC`` and a 16-byte token sent in one
+sendmsg(2) carrying the FDs as SCM_RIGHTS (unix(7)); the request names the
+token in its ``FD_TOKEN_KEY`` metadata and the FDs by their index in that
+list. ``FD_MAGIC`` read as a ttrpc frame length is over 1 GB, far above any
+frame, so the server tells a preamble from a plain ttrpc client by peeking.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Sequence
+from typing import TypeVar
+
+import anyio
+from google.protobuf.message import Message
+
+from protos.pysandbox.control.v1 import control_pb2 as pb
+from runtime import controlsock
+from runtime.errors import NotAvailable, RuntimeFailure
+from ttrpc import Client, Code, ConnectionClosed, TTRPCError
+
+SERVICE = pb.DESCRIPTOR.services_by_name["Control"].full_name
+
+M = TypeVar("M", bound=Message)
+
+FD_MAGIC = b"PSFD"
+FD_TOKEN_LEN = 16
+FD_TOKEN_KEY = "pysandbox-fd-token"
+#: At most this many FDs in one preamble (stdio plus a few mounts).
+MAX_FDS = 64
+
+
+def send_fds(sock: socket.socket, fds: Sequence[int]) -> str:
+    """Send the FD preamble; returns the token the request must name."""
+    if len(fds) > MAX_FDS:
+        raise RuntimeFailure(f"too many FDs for one control call: {len(fds)} > {MAX_FDS}")
+    token = secrets.token_hex(FD_TOKEN_LEN // 2)
+    socket.send_fds(sock, [FD_MAGIC + token.encode()], list(fds))
+    return token
+
+
+class SandboxGone(RuntimeFailure):
+    """The sandbox closed the connection (it exited or was killed)."""
+
+
+def call(
+    socket_path: str,
+    method: str,
+    request: Message,
+    response_type: type[M],
+    *,
+    timeout: float | None = None,
+    fds: Sequence[int] = (),
+) -> M:
+    """One unary call on a fresh connection to ``socket_path``, with ``fds``
+    passed along (their indices are the request's ``*_fd`` fields)."""
+
+    async def run() -> M:
+        sock = controlsock.connect(socket_path)
+        metadata = {FD_TOKEN_KEY: send_fds(sock, fds)} if fds else None
+        client = await Client.from_socket(sock)
+        async with client:
+            return await client.call(
+                SERVICE, method, request, response_type, timeout=timeout, metadata=metadata
+            )
+
+    try:
+        return anyio.run(run)
+    except ConnectionClosed as exc:
+        # Before TTRPCError, of which it is a subclass: a sandbox that exits
+        # while we send or wait (the app ended) is gone, not failing.
+        raise SandboxGone(f"sandbox control connection closed during {method}: {exc}") from None
+    except TTRPCError as exc:
+        if exc.code == Code.UNIMPLEMENTED:
+            raise NotAvailable(exc.message) from None
+        raise RuntimeFailure(exc.message) from None

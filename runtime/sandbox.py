@@ -1,0 +1,719 @@
+"""Host-side handle on a sandbox process (seed ``runsc/sandbox/sandbox.go``).
+
+A sandbox is one ``pysandbox boot`` process hosting the Sentry for a whole
+pod. This module is the only way the rest of the runtime (CLI and shim)
+reaches it: spawning (``Sandbox.create``), the control API (start, exec,
+signal, wait, pause, …) and teardown (``destroy``).
+
+``_spawn`` starts the container's gofer (``runtime.gofer.launch``) and
+``pysandbox boot`` (``runtime.boot``) with their FDs donated, places them
+in the spec's cgroup and waits for boot's start-sync byte (or the error
+line boot writes there instead). ``_call`` makes one ttrpc call on a fresh
+connection to the control socket (``runtime.controlclient``). Teardown
+needs only the recorded (pid, start time) of boot and the gofer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+
+from protos.pysandbox.control.v1 import control_pb2 as pb
+from runtime import cgroups, controlclient, controlsock
+from runtime.config import RuntimeConfig
+from runtime.errors import NotAvailable, RuntimeFailure
+from runtime.gofer import launch
+from runtime.spec import CONFIG_FILE, Process, Spec
+from runtime.state import ProcessRef
+
+log = logging.getLogger("pysandbox.sandbox")
+
+# Teardown polling for a sandbox we did not spawn (seed waitForStopped:
+# every 100 ms, up to 5 s).
+STOP_POLL_INTERVAL = 0.1
+STOP_TIMEOUT = 5.0
+
+
+class SignalMode(enum.Enum):
+    """Who receives a signal (seed ``SignalArgs.Mode``)."""
+
+    INIT = "init"  # the container's init process
+    ALL = "all"  # every process of the container (kill --all)
+    PID = "pid"  # one process (an exec'd one)
+    FOREGROUND = "foreground"  # the foreground process group of its TTY
+
+
+@dataclass
+class CreateArgs:
+    """What ``create`` hands to the sandbox (seed ``sandbox.Args``)."""
+
+    container_id: str
+    spec: Spec
+    bundle: str
+    console_socket: str = ""
+    stdio: tuple[int, int, int] = (0, 1, 2)
+    # The sandbox dies with its caller (``run`` without --detach).
+    attached: bool = False
+    preserve_fds: int = 0
+
+
+@dataclass
+class ExecArgs:
+    """A process to run in a running container (seed ``control.ExecArgs``)."""
+
+    process: Process
+    console_socket: str = ""
+    detach: bool = False
+    stdio: tuple[int, int, int] = (0, 1, 2)
+
+
+@dataclass
+class Sandbox:
+    """A sandbox process, persisted in every container record of its pod.
+
+    Immutable once created (seed: "a copy of it is saved for each
+    container").
+    """
+
+    id: str
+    process: ProcessRef | None = None
+    control_socket: str = ""
+    cgroup: dict[str, Any] | None = None
+    original_oom_score_adj: int = 0
+    pod_name: str = ""
+    pod_namespace: str = ""
+    # The root container's gofer (it exits once the sandbox closes its
+    # connections; destroy kills it if it has not).
+    gofer: ProcessRef | None = None
+    # Not persisted: whether this process spawned (and so can reap) it.
+    child: bool = field(default=False, compare=False)
+
+    # ---------------------------------------------------------- persistence
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "pid": self.process.pid if self.process else 0,
+            "pidStartTime": self.process.start_time if self.process else 0,
+            "controlSocket": self.control_socket,
+            "cgroup": self.cgroup,
+            "originalOomScoreAdj": self.original_oom_score_adj,
+            "podName": self.pod_name,
+            "podNamespace": self.pod_namespace,
+            "goferPid": self.gofer.pid if self.gofer else 0,
+            "goferStartTime": self.gofer.start_time if self.gofer else 0,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Sandbox:
+        pid = int(d.get("pid", 0))
+        return cls(
+            id=d["id"],
+            process=ProcessRef(pid, int(d.get("pidStartTime", 0))) if pid else None,
+            control_socket=d.get("controlSocket", ""),
+            cgroup=d.get("cgroup"),
+            original_oom_score_adj=int(d.get("originalOomScoreAdj", 0)),
+            pod_name=d.get("podName", ""),
+            pod_namespace=d.get("podNamespace", ""),
+            gofer=(
+                ProcessRef(int(d["goferPid"]), int(d.get("goferStartTime", 0)))
+                if d.get("goferPid")
+                else None
+            ),
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    # ------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
+        """Spawn the sandbox process and wait for its start-sync byte."""
+        return _spawn(conf, args)
+
+    # ---------------------------------------------------------- control API
+
+    def start_root(self, conf: RuntimeConfig) -> None:
+        """Let the root container's init run (seed ``StartRoot``)."""
+        self._call("StartRoot", container_id=self.id)
+
+    def create_subcontainer(self, conf: RuntimeConfig, args: CreateArgs) -> None:
+        """Join this sandbox with a second container of the pod (seed
+        ``CreateSubcontainer``): start its own gofer, then hand the Sentry
+        its spec, stdio and gofer connections. The gofer serves until the
+        Sentry closes them (DestroySubcontainer, or the sandbox's end)."""
+        spec = args.spec
+        assert spec.process is not None
+        if spec.process.terminal:
+            raise NotAvailable("process.terminal: the Sentry has no terminal (devpts) yet")
+        gofer = launch.spawn(conf, spec, stderr=None if conf.debug else subprocess.DEVNULL)
+        try:
+            if self.cgroup:
+                with contextlib.suppress(RuntimeFailure, OSError):
+                    cgroups.from_json(self.cgroup).add(gofer.process.pid)
+            resolved = _read_gofer_mounts(gofer)
+            self._call(
+                "CreateSubcontainer",
+                container_id=args.container_id,
+                args=args,
+                gofer_fds=[s.fileno() for s in gofer.sockets],
+                resolved=resolved,
+            )
+        except BaseException:
+            gofer.close()
+            raise
+        # The Sentry holds the connections now; ours would keep the gofer up.
+        for sock in gofer.sockets:
+            sock.close()
+
+    def start_subcontainer(self, conf: RuntimeConfig, container_id: str, spec: Spec) -> None:
+        self._call("StartSubcontainer", container_id=container_id)
+
+    def execute(self, conf: RuntimeConfig, container_id: str, args: ExecArgs) -> int:
+        """Run a process in the container; returns its pid in the sandbox."""
+        result: int = self._call("Execute", container_id=container_id, args=args)
+        return result
+
+    def processes(self, container_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("Processes", container_id=container_id)
+        return result
+
+    def signal(self, container_id: str, signo: int, mode: SignalMode, pid: int = 0) -> None:
+        self._call("Signal", container_id=container_id, signo=signo, mode=mode, pid=pid)
+
+    def wait(self, container_id: str) -> int:
+        """Block until the container's init exits; its wait(2) status."""
+        result: int = self._call("Wait", container_id=container_id)
+        return result
+
+    def wait_pid(self, container_id: str, pid: int) -> int:
+        result: int = self._call("WaitPID", container_id=container_id, pid=pid)
+        return result
+
+    def pause(self) -> None:
+        self._call("Pause")
+
+    def resume(self) -> None:
+        self._call("Resume")
+
+    def event(self, container_id: str) -> dict[str, Any]:
+        """Statistics of the container (runc ``events --stats`` data)."""
+        result: dict[str, Any] = self._call("Event", container_id=container_id)
+        return result
+
+    def container_status(self, container_id: str) -> str:
+        """The sandbox's view of one container ("created", "running",
+        "paused", "stopped"): a subcontainer's init may end while the
+        sandbox runs on."""
+        if not self.is_running() or not self.control_socket:
+            return "stopped"
+        request = pb.EventRequest(container_id=container_id)
+        resp = controlclient.call(self.control_socket, "Event", request, pb.EventResponse)
+        return str(resp.status)
+
+    def destroy_subcontainer(self, container_id: str) -> None:
+        self._call("DestroySubcontainer", container_id=container_id)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        """One control RPC (seed ``s.call``: connect, call, close)."""
+        return _call(self, method, kwargs)
+
+    # ------------------------------------------------------------ teardown
+
+    def is_running(self) -> bool:
+        """Whether our sandbox process (not a recycled pid) is alive."""
+        return self.process is not None and self.process.alive()
+
+    def destroy(self) -> None:
+        """Kill the sandbox and release what it held; idempotent.
+
+        Seed ``destroy``: remove the control socket (warn on failure),
+        SIGKILL (ESRCH is fine: already dead), then wait until it is gone —
+        reap it if it is our child, else poll. Then remove its cgroup.
+        """
+        if self.control_socket:
+            try:
+                os.unlink(self.control_socket)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("cannot remove control socket %s: %s", self.control_socket, exc)
+        if self.is_running():
+            assert self.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            self._wait_for_stopped()
+        elif self.child and self.process is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.process.pid, os.WNOHANG)
+        if self.gofer is not None and self.gofer.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.gofer.pid, signal.SIGKILL)
+            _wait_gone(self.gofer)
+        if self.cgroup:
+            cgroups.from_json(self.cgroup).destroy()
+
+    def reap(self) -> int:
+        """The sandbox's own wait status, which is its root container's
+        (boot exits with the application's code, or 128 + its signal)."""
+        assert self.process is not None
+        # Also when this record was loaded rather than spawned here (``run``
+        # reloads it): waitpid answers ECHILD unless the sandbox is our child.
+        try:
+            _, status = os.waitpid(self.process.pid, 0)
+        except ChildProcessError:
+            raise RuntimeFailure(f"exit status of sandbox {self.id} is unavailable") from None
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            return -code  # boot itself was killed by a signal
+        if code > 128 and code - 128 < signal.NSIG:
+            return code - 128  # the application was killed by that signal
+        return (code & 0xFF) << 8
+
+    def _wait_for_stopped(self) -> None:
+        assert self.process is not None
+        if self.child:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.process.pid, 0)
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.process.alive():
+            if time.monotonic() > deadline:
+                raise RuntimeFailure(f"sandbox {self.id} (pid {self.pid}) did not stop in time")
+            # Reap it if it happens to be our child after all (tests, run).
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(self.process.pid, os.WNOHANG)
+            time.sleep(STOP_POLL_INTERVAL)
+
+
+def _wait_gone(ref: ProcessRef) -> None:
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while ref.alive():
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(ref.pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"process {ref.pid} did not stop in time")
+        time.sleep(0.01)
+
+
+def place_sandbox(
+    conf: RuntimeConfig,
+    spec: Spec,
+    container_id: str,
+    pid: int,
+    *,
+    cgroup_root: str = cgroups.CGROUP_ROOT,
+    fs: cgroups.CgroupFS | None = None,
+) -> tuple[cgroups.Cgroup | None, int]:
+    """Host-side resources of a freshly spawned sandbox process.
+
+    Creates the cgroup named by ``linux.cgroupsPath`` (none if empty, as in
+    runsc), writes the limits, moves ``pid`` in; then applies
+    ``process.oomScoreAdj`` (clamped without CAP_SYS_RESOURCE). Returns the
+    cgroup (for the record) and the original oom_score_adj (seed
+    ``OriginalOOMScoreAdj``). On failure the new cgroup is removed again.
+    """
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        original = int(f.read())
+    cg = None
+    if spec.linux.cgroups_path:
+        path = cgroups.cgroup_path(spec.linux.cgroups_path, container_id, conf.systemd_cgroup)
+        cg = cgroups.new(path, cgroup_root, fs)
+        cg.create()
+        try:
+            cg.apply(spec.linux.resources)
+            cg.add(pid)
+        except BaseException:
+            with contextlib.suppress(RuntimeFailure):
+                cg.destroy()
+            raise
+    if spec.process is not None and spec.process.oom_score_adj is not None:
+        cgroups.set_oom_score_adj(pid, spec.process.oom_score_adj)
+    return cg, original
+
+
+# How long create waits for the sandbox's start-sync byte.
+START_TIMEOUT = 60.0
+READY = b"\x01"
+
+
+def _dup_or_closed(fd: int) -> int:
+    """A copy of ``fd`` to donate, or -1 if it is closed (stays closed inside)."""
+    try:
+        return os.dup(fd)
+    except OSError:
+        return -1
+
+
+def _boot_argv(conf: RuntimeConfig, args: CreateArgs, fds: dict[str, Any]) -> list[str]:
+    """``pysandbox [global flags] boot ...`` (seed ``createSandboxProcess``)."""
+    argv = [
+        *launch.self_command(),
+        *conf.to_flags(),
+        "boot",
+        f"--bundle={args.bundle}",
+        f"--spec-fd={fds['spec']}",
+        f"--controller-fd={fds['controller']}",
+        f"--start-sync-fd={fds['start_sync']}",
+        f"--mounts-fd={fds['mounts']}",
+        f"--io-fds={','.join(str(fd) for fd in fds['io'])}",
+        f"--stdio-fds={','.join(str(fd) for fd in fds['stdio'])}",
+    ]
+    if fds.get("device", -1) >= 0:
+        argv.append(f"--device-fd={fds['device']}")
+    if args.attached:
+        argv.append("--attached")
+    argv.append(args.container_id)
+    return argv
+
+
+#: The device a platform needs, opened here and donated to boot (seed: the
+#: host side opens /dev/kvm, the sandbox process gets only the FD; a device
+#: cgroup or a pivot_root later cannot take it away).
+PLATFORM_DEVICES = {"kvm": "/dev/kvm"}
+
+
+def _open_platform_device(platform: str) -> int:
+    """The FD to donate to boot for ``platform`` (-1: it needs none)."""
+    path = PLATFORM_DEVICES.get(platform)
+    if path is None:
+        return -1
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"--platform={platform}: cannot open {path}: {exc.strerror} "
+            "(is KVM available on this host?)"
+        ) from None
+
+
+def _await_start_sync(sync_r: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for the ready byte; an error line from boot, or its death, fails."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeFailure(f"sandbox did not start within {timeout:.0f}s")
+        ready, _, _ = select.select([sync_r], [], [], min(left, 1.0))
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        chunk = os.read(sync_r, 4096)
+        if not chunk:
+            break
+        data += chunk
+        if data == READY:
+            return
+    status = proc.wait()
+    message = data.decode(errors="replace").strip() or f"sandbox exited with status {status}"
+    raise RuntimeFailure(f"cannot start sandbox: {message}")
+
+
+def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
+    """Start the gofer and ``pysandbox boot`` and wait until boot is up.
+
+    Donated to boot: the spec FD, the listening control socket, the write
+    end of the start-sync pipe, the gofer's mounts pipe and root connection,
+    and the container's stdio. On any failure everything started so far is
+    killed and removed (seed: the ``cleanup`` guard of ``New``).
+    """
+    spec = args.spec
+    assert spec.process is not None
+    if spec.process.terminal:
+        raise NotAvailable("process.terminal: the Sentry has no terminal (devpts) yet")
+    device_fd = _open_platform_device(conf.platform)
+    gofer_stderr = None if conf.debug else subprocess.DEVNULL
+    try:
+        gofer = launch.spawn(conf, spec, stderr=gofer_stderr)
+    except BaseException:
+        if device_fd >= 0:
+            os.close(device_fd)
+        raise
+    sock_path = ""
+    proc: subprocess.Popen[bytes] | None = None
+    cg: cgroups.Cgroup | None = None
+    sync_r = -1
+    try:
+        sock_path, listener = controlsock.create(conf.root, args.container_id)
+        spec_fd = os.open(os.path.join(args.bundle, CONFIG_FILE), os.O_RDONLY | os.O_CLOEXEC)
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        fds: dict[str, Any] = {
+            "spec": spec_fd,
+            "controller": listener.fileno(),
+            "start_sync": sync_w,
+            "mounts": gofer.mounts_fd,
+            "io": [s.fileno() for s in gofer.sockets],
+            "device": device_fd,
+        }
+        # boot's own 0-2 are /dev/null (seed: sandbox errors never reach
+        # the application's streams): the container's go in as copies.
+        stdio = [_dup_or_closed(fd) for fd in args.stdio]
+        fds["stdio"] = stdio
+        try:
+            proc = subprocess.Popen(
+                _boot_argv(conf, args, fds),
+                pass_fds=[
+                    spec_fd,
+                    listener.fileno(),
+                    sync_w,
+                    gofer.mounts_fd,
+                    *fds["io"],
+                    *(fd for fd in stdio if fd >= 0),
+                    *([device_fd] if device_fd >= 0 else []),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=None if conf.debug else subprocess.DEVNULL,
+                env={k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ},
+                cwd="/",
+            )
+        finally:
+            # boot holds them now; ours would keep the gofer alive.
+            os.close(spec_fd)
+            os.close(sync_w)
+            listener.close()
+            for fd in stdio:
+                if fd >= 0:
+                    os.close(fd)
+            for s in gofer.sockets:
+                s.close()
+            with contextlib.suppress(OSError):
+                os.close(gofer.mounts_fd)
+            if device_fd >= 0:
+                os.close(device_fd)
+        cg, original = place_sandbox(conf, spec, args.container_id, proc.pid)
+        if cg is not None:
+            cg.add(gofer.process.pid)
+        _await_start_sync(sync_r, proc, START_TIMEOUT)
+        return Sandbox(
+            id=args.container_id,
+            process=ProcessRef.of(proc.pid),
+            control_socket=sock_path,
+            cgroup=cg.to_json() if cg is not None else None,
+            original_oom_score_adj=original,
+            gofer=ProcessRef.of(gofer.process.pid) if gofer.process.poll() is None else None,
+            child=True,
+        )
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.wait()
+        gofer.close()
+        if sock_path:
+            controlsock.remove(sock_path)
+        if cg is not None:
+            with contextlib.suppress(RuntimeFailure):
+                cg.destroy()
+        raise
+    finally:
+        if sync_r >= 0:
+            os.close(sync_r)
+
+
+def _status_request(method: str, kwargs: dict[str, Any]) -> tuple[Message, type[Message]]:
+    """The request and response types of ``method`` from Sandbox's arguments."""
+    cid = kwargs.get("container_id", "")
+    if method == "StartRoot":
+        return pb.StartRootRequest(container_id=cid), empty_pb2.Empty
+    if method == "Wait":
+        return pb.WaitRequest(container_id=cid), pb.WaitResponse
+    if method == "WaitPID":
+        return pb.WaitPIDRequest(container_id=cid, pid=kwargs["pid"]), pb.WaitResponse
+    if method == "Signal":
+        target = {
+            SignalMode.INIT: pb.SignalRequest.PROCESS,
+            SignalMode.PID: pb.SignalRequest.PROCESS,
+            SignalMode.ALL: pb.SignalRequest.ALL_PROCESSES,
+            SignalMode.FOREGROUND: pb.SignalRequest.FOREGROUND_PROCESS_GROUP,
+        }[kwargs["mode"]]
+        req = pb.SignalRequest(
+            container_id=cid, signal=kwargs["signo"], pid=kwargs.get("pid", 0), target=target
+        )
+        return req, empty_pb2.Empty
+    if method == "Processes":
+        return pb.ProcessesRequest(container_id=cid), pb.ProcessesResponse
+    if method == "Event":
+        return pb.EventRequest(container_id=cid), pb.EventResponse
+    if method == "Pause":
+        return pb.PauseRequest(), empty_pb2.Empty
+    if method == "Resume":
+        return pb.ResumeRequest(), empty_pb2.Empty
+    if method == "Execute":
+        exec_args: ExecArgs = kwargs["args"]
+        process_json = json.dumps(process_to_json(exec_args.process))
+        stdio, _ = _stdio_indices(exec_args.stdio)
+        return (
+            pb.ExecuteRequest(container_id=cid, process_json=process_json.encode(), stdio=stdio),
+            pb.ExecuteResponse,
+        )
+    if method == "CreateSubcontainer":
+        create: CreateArgs = kwargs["args"]
+        stdio, n = _stdio_indices(create.stdio)
+        create_req = pb.CreateSubcontainerRequest(
+            container_id=cid,
+            spec_json=json.dumps(dict(create.spec.raw)).encode(),
+            stdio=stdio,
+            resolved_mounts_json=kwargs["resolved"],
+        )
+        for i in range(len(kwargs["gofer_fds"])):
+            create_req.mounts.add(gofer_fd=n + i)
+        return create_req, empty_pb2.Empty
+    if method == "StartSubcontainer":
+        return pb.StartSubcontainerRequest(container_id=cid), empty_pb2.Empty
+    if method == "DestroySubcontainer":
+        return pb.DestroySubcontainerRequest(container_id=cid), empty_pb2.Empty
+    raise RuntimeFailure(f"unknown control method {method}")
+
+
+def process_to_json(p: Process) -> dict[str, Any]:
+    """An OCI ``process`` object (runtime-spec config.md) for Execute."""
+    user: dict[str, Any] = {"uid": p.user.uid, "gid": p.user.gid}
+    if p.user.additional_gids:
+        user["additionalGids"] = list(p.user.additional_gids)
+    if p.user.umask is not None:
+        user["umask"] = p.user.umask
+    out: dict[str, Any] = {
+        "terminal": p.terminal,
+        "user": user,
+        "args": list(p.args),
+        "env": list(p.env),
+        "cwd": p.cwd,
+        "noNewPrivileges": p.no_new_privileges,
+    }
+    if p.capabilities is not None:
+        c = p.capabilities
+        out["capabilities"] = {
+            "bounding": list(c.bounding),
+            "effective": list(c.effective),
+            "inheritable": list(c.inheritable),
+            "permitted": list(c.permitted),
+            "ambient": list(c.ambient),
+        }
+    if p.rlimits:
+        out["rlimits"] = [{"type": r.type, "soft": r.soft, "hard": r.hard} for r in p.rlimits]
+    return out
+
+
+def _stdio_indices(fds: tuple[int, int, int]) -> tuple[pb.Stdio, int]:
+    """A Stdio naming the present streams by their index among the passed
+    FDs (see ``_fds_of``), and how many there are; absent (-1) streams are
+    /dev/null in the sandbox."""
+    stdio = pb.Stdio()
+    index = 0
+    for name, fd in zip(("stdin_fd", "stdout_fd", "stderr_fd"), fds, strict=True):
+        if fd >= 0:
+            setattr(stdio, name, index)
+            index += 1
+    return stdio, index
+
+
+def _fds_of(method: str, kwargs: dict[str, Any]) -> list[int]:
+    """The FDs a call passes (SCM_RIGHTS), in the order its request names them."""
+    if method == "Execute":
+        return [fd for fd in kwargs["args"].stdio if fd >= 0]
+    if method == "CreateSubcontainer":
+        return [fd for fd in kwargs["args"].stdio if fd >= 0] + list(kwargs["gofer_fds"])
+    return []
+
+
+def _read_gofer_mounts(gofer: launch.Gofer) -> bytes:
+    """The gofer's resolved mounts JSON (it writes them once its root is built)."""
+    from runtime.gofer import mounts
+
+    try:
+        resolved = mounts.read_all(gofer.mounts_fd)  # closes it
+    except RuntimeFailure:
+        gofer.mounts_fd = -1
+        gofer.process.poll()
+        raise RuntimeFailure(
+            f"the subcontainer's gofer failed (exit status {gofer.process.returncode})"
+        ) from None
+    gofer.mounts_fd = -1
+    return json.dumps(resolved).encode()
+
+
+def _process_json(p: Any) -> dict[str, Any]:
+    """A control.v1 Process as the dict ``ps`` prints (runc's ps columns)."""
+    started = p.start_time.ToSeconds() if p.HasField("start_time") else 0
+    cpu = p.cpu_time_ns // 1_000_000_000
+    return {
+        "pid": p.pid,
+        "ppid": p.ppid,
+        "uid": p.uid,
+        "c": 0,
+        "stime": time.strftime("%H:%M", time.localtime(started)) if started else "",
+        "tty": p.tty or "?",
+        "time": f"{cpu // 3600:02d}:{cpu // 60 % 60:02d}:{cpu % 60:02d}",
+        "cmd": " ".join(p.args) or p.command,
+        "threads": p.threads,
+    }
+
+
+def _event_json(resp: Any) -> dict[str, Any]:
+    """Sentry-accounted stats in runc's ``events --stats`` shape."""
+    st = resp.stats
+    return {
+        "cpu": {
+            "usage": {
+                "total": st.cpu_user_ns + st.cpu_system_ns,
+                "user": st.cpu_user_ns,
+                "kernel": st.cpu_system_ns,
+            }
+        },
+        "memory": {"usage": {"usage": st.memory_usage_bytes, "limit": st.memory_limit_bytes}},
+        "pids": {"current": st.pids_current, "limit": st.pids_limit},
+    }
+
+
+def _call(sandbox: Sandbox, method: str, kwargs: dict[str, Any]) -> Any:
+    if not sandbox.is_running():
+        if method == "Wait" and sandbox.process is not None:
+            return sandbox.reap()
+        raise RuntimeFailure(
+            f"sandbox {sandbox.id} is not running (pid {sandbox.pid}): cannot call {method}"
+        )
+    if not sandbox.control_socket:
+        raise RuntimeFailure(f"sandbox {sandbox.id} has no control socket: cannot call {method}")
+    request, response_type = _status_request(method, kwargs)
+    try:
+        resp = controlclient.call(
+            sandbox.control_socket, method, request, response_type, fds=_fds_of(method, kwargs)
+        )
+    except controlclient.SandboxGone:
+        # Seed Wait: the sandbox may exit in the middle of the call; its
+        # own exit status is the root container's when we can reap it.
+        if method in ("Wait", "WaitPID") and sandbox.process is not None:
+            return sandbox.reap()
+        raise
+    except RuntimeFailure as exc:
+        if not sandbox.is_running() and method in ("Wait",) and sandbox.process is not None:
+            return sandbox.reap()
+        if not sandbox.is_running():
+            raise RuntimeFailure(f"sandbox {sandbox.id} exited during {method}: {exc}") from None
+        raise
+    if method in ("Wait", "WaitPID"):
+        return resp.wait_status  # type: ignore[attr-defined]
+    if method == "Execute":
+        return resp.pid  # type: ignore[attr-defined]
+    if method == "Processes":
+        return [_process_json(p) for p in resp.processes]  # type: ignore[attr-defined]
+    if method == "Event":
+        return _event_json(resp)
+    return None

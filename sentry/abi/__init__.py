@@ -1,0 +1,1 @@
+"""Linux ABI: constants, structure layouts and the typed Linux errors handlers raise."""

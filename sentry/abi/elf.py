@@ -1,0 +1,63 @@
+"""ELF64 and auxiliary-vector constants (include/uapi/linux/elf.h,
+include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h)."""
+
+from __future__ import annotations
+
+ELFMAG = b"\x7fELF"
+EI_CLASS = 4
+EI_DATA = 5
+EI_VERSION = 6
+ELFCLASS32 = 1
+ELFCLASS64 = 2
+ELFDATA2LSB = 1
+EV_CURRENT = 1
+
+ET_EXEC = 2
+ET_DYN = 3
+
+EM_386 = 3
+EM_X86_64 = 62
+EM_AARCH64 = 183
+
+PT_NULL = 0
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PT_INTERP = 3
+PT_NOTE = 4
+PT_PHDR = 6
+PT_TLS = 7
+PT_GNU_STACK = 0x6474E551
+
+PF_X = 1
+PF_W = 2
+PF_R = 4
+
+#: sizeof(Elf64_Ehdr), sizeof(Elf64_Phdr)
+EHDR_SIZE = 64
+PHDR_SIZE = 56
+
+AT_NULL = 0
+AT_IGNORE = 1
+AT_EXECFD = 2
+AT_PHDR = 3
+AT_PHENT = 4
+AT_PHNUM = 5
+AT_PAGESZ = 6
+AT_BASE = 7
+AT_FLAGS = 8
+AT_ENTRY = 9
+AT_NOTELF = 10
+AT_UID = 11
+AT_EUID = 12
+AT_GID = 13
+AT_EGID = 14
+AT_PLATFORM = 15
+AT_HWCAP = 16
+AT_CLKTCK = 17
+AT_SECURE = 23
+AT_BASE_PLATFORM = 24
+AT_RANDOM = 25
+AT_HWCAP2 = 26
+AT_EXECFN = 31
+AT_SYSINFO_EHDR = 33
+AT_MINSIGSTKSZ = 51

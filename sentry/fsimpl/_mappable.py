@@ -1,0 +1,29 @@
+"""A ``Mappable`` over any seekable FileImpl (what mm maps a file through)."""
+
+from __future__ import annotations
+
+from sentry.vfs.inode import FileImpl
+
+
+class ImplMappable:
+    """Adapts a seekable FileImpl to the Mappable protocol."""
+
+    def __init__(self, impl: FileImpl, name: str, ids: tuple[int, int]) -> None:
+        self._impl = impl
+        self._name = name
+        self._ids = ids
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        return self._impl.read(offset, length)
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        return self._impl.write(offset, data)
+
+    def size(self) -> int:
+        return self._impl.size()
+
+    def map_name(self) -> str:
+        return self._name
+
+    def map_ids(self) -> tuple[int, int]:
+        return self._ids

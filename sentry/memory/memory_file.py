@@ -1,0 +1,176 @@
+"""MemoryFile: a large sparse memfd, a page-range allocator with reference
+counts (for copy-on-write) and the Sentry's own MAP_SHARED mapping of it."""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import threading
+from collections.abc import Iterable
+
+from sentry.abi.mm import PAGE_SIZE
+
+#: Default size of the file. It is sparse: only pages written cost memory,
+#: and memfd mappings are not charged to overcommit (mm/shmem.c, VM_NORESERVE).
+DEFAULT_SIZE = 1 << 36
+
+
+class MemoryFileExhausted(Exception):
+    """No free range of the requested size is left (the kernel turns this into ENOMEM)."""
+
+
+class MemoryFile:
+    """One memfd holding every page of application memory.
+
+    Pages are handed out in contiguous runs (``allocate``) so that one
+    ``AddressSpace.map_file`` call can mirror a whole run. Every allocated page
+    has a reference count, 1 after ``allocate``; copy-on-write raises it with
+    ``inc_ref`` when a page becomes shared and ``dec_ref`` frees a page (and
+    gives its memory back to the host with MADV_REMOVE) when the count drops
+    to zero. Freed pages read as zero when allocated again.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE, name: str = "pysandbox-memory") -> None:
+        if size <= 0 or size % PAGE_SIZE:
+            raise ValueError(f"MemoryFile size must be a positive multiple of {PAGE_SIZE}")
+        self.size = size
+        self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(self.fd, size)
+            self._map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self._view = memoryview(self._map)
+        self._lock = threading.Lock()
+        # Free ranges below the bump pointer as sorted (start_page, n_pages).
+        self._free_starts: list[int] = []
+        self._free_lens: list[int] = []
+        self._bump = 0  # first never-allocated page
+        # Reference counts above one; an allocated page absent from here has one.
+        self._shared: dict[int, int] = {}
+        self.allocated_pages = 0
+
+    # -- allocation ---------------------------------------------------------
+
+    def allocate(self, n_pages: int) -> int:
+        """Allocate ``n_pages`` contiguous zeroed pages; returns their byte offset."""
+        if n_pages <= 0:
+            raise ValueError("allocate needs at least one page")
+        with self._lock:
+            for i, length in enumerate(self._free_lens):
+                if length >= n_pages:
+                    start = self._free_starts[i]
+                    if length == n_pages:
+                        del self._free_starts[i]
+                        del self._free_lens[i]
+                    else:
+                        self._free_starts[i] = start + n_pages
+                        self._free_lens[i] = length - n_pages
+                    self.allocated_pages += n_pages
+                    return start * PAGE_SIZE
+            start = self._bump
+            if (start + n_pages) * PAGE_SIZE > self.size:
+                raise MemoryFileExhausted(f"MemoryFile full ({self.size} bytes)")
+            self._bump = start + n_pages
+            self.allocated_pages += n_pages
+            return start * PAGE_SIZE
+
+    def refcount(self, offset: int) -> int:
+        """Reference count of the page at ``offset`` (allocated pages only)."""
+        return self._shared.get(offset // PAGE_SIZE, 1)
+
+    def inc_ref(self, offset: int, n_pages: int = 1) -> None:
+        """One more owner for each page of the run (copy-on-write sharing)."""
+        first = offset // PAGE_SIZE
+        with self._lock:
+            shared = self._shared
+            for page in range(first, first + n_pages):
+                shared[page] = shared.get(page, 1) + 1
+
+    def inc_ref_pages(self, offsets: Iterable[int]) -> None:
+        """``inc_ref`` for many single pages (fork shares a whole address space)."""
+        with self._lock:
+            shared = self._shared
+            for offset in offsets:
+                page = offset // PAGE_SIZE
+                shared[page] = shared.get(page, 1) + 1
+
+    def dec_ref(self, offset: int, n_pages: int = 1) -> None:
+        """One owner fewer for each page of the run; pages reaching zero are freed."""
+        first = offset // PAGE_SIZE
+        self._dec_pages(range(first, first + n_pages))
+
+    def dec_ref_pages(self, offsets: Iterable[int]) -> None:
+        """``dec_ref`` for many single pages at once (an address space going
+        away): freed pages are returned to the host in contiguous runs, one
+        MADV_REMOVE per run instead of one per page."""
+        self._dec_pages(sorted(offset // PAGE_SIZE for offset in offsets))
+
+    def _dec_pages(self, pages: Iterable[int]) -> None:
+        with self._lock:
+            shared = self._shared
+            run_start = -1
+            run_len = 0
+            for page in pages:
+                count = shared.get(page, 1)
+                if count > 2:
+                    shared[page] = count - 1
+                    continue
+                if count == 2:
+                    del shared[page]
+                    continue
+                if run_len and page == run_start + run_len:
+                    run_len += 1
+                    continue
+                if run_len:
+                    self._free_run(run_start, run_len)
+                run_start, run_len = page, 1
+            if run_len:
+                self._free_run(run_start, run_len)
+
+    def _free_run(self, start: int, n_pages: int) -> None:
+        # Give the memory back so a later allocate reads zeroes (mm/shmem.c
+        # shmem_fallocate PUNCH_HOLE, reached through MADV_REMOVE).
+        self._map.madvise(mmap.MADV_REMOVE, start * PAGE_SIZE, n_pages * PAGE_SIZE)
+        self.allocated_pages -= n_pages
+        starts, lens = self._free_starts, self._free_lens
+        i = bisect.bisect_left(starts, start)
+        # Coalesce with the previous and next free ranges.
+        if i > 0 and starts[i - 1] + lens[i - 1] == start:
+            i -= 1
+            lens[i] += n_pages
+        else:
+            starts.insert(i, start)
+            lens.insert(i, n_pages)
+        if i + 1 < len(starts) and starts[i] + lens[i] == starts[i + 1]:
+            lens[i] += lens[i + 1]
+            del starts[i + 1]
+            del lens[i + 1]
+        if starts[-1] + lens[-1] == self._bump:
+            self._bump = starts[-1]
+            del starts[-1]
+            del lens[-1]
+
+    # -- access -------------------------------------------------------------
+
+    def view(self, offset: int, length: int) -> memoryview:
+        """The Sentry's view of ``[offset, offset+length)`` (read/write, shared
+        with every application mapping of those pages)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError("MemoryFile view out of range")
+        return self._view[offset : offset + length]
+
+    def zero(self, offset: int, length: int) -> None:
+        """Zero bytes in place (pages stay allocated)."""
+        self._map[offset : offset + length] = bytes(length)
+
+    def close(self) -> None:
+        """Unmap and close the memfd. Idempotent."""
+        if self.fd < 0:
+            return
+        self._view.release()
+        self._map.close()
+        os.close(self.fd)
+        self.fd = -1

@@ -1,0 +1,819 @@
+"""MemoryManager: one application address space (Linux ``struct mm_struct``,
+gVisor ``mm.MemoryManager``).
+
+It keeps the VMAs (what the application asked for) and the page table (which
+MemoryFile page backs each populated application page), populates pages on
+demand when the platform reports a fault, and mirrors them into the
+platform's ``AddressSpace``. The Sentry reads and writes application memory
+through the MemoryFile (``copy_in``/``copy_out``), never through the host.
+
+Copy-on-write: a private page whose MemoryFile reference count is above one is
+shared (after fork); it is mirrored read-only and copied on the first write.
+
+Known differences from Linux (part 1): a page of a file mapping past the
+end of the file reads as zeroes instead of raising SIGBUS; MAP_SHARED pages
+are written back whole (up to the file size) on msync/munmap/exit rather
+than tracked dirty; no mlock, no hugetlb, no address-space randomization.
+
+Lock order: ``MemoryManager._lock`` then the MemoryFile's lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+from sentry.abi.errors import EACCES, EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, EOVERFLOW
+from sentry.abi.mm import (
+    MADV_DONTNEED,
+    MADV_FREE,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_SHARED,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    MS_ASYNC,
+    MS_INVALIDATE,
+    MS_SYNC,
+    PAGE_MASK,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_RWX,
+    PROT_WRITE,
+)
+from sentry.memory import MemoryFile, MemoryFileExhausted
+from sentry.mm.file_cache import SharedFileCache
+from sentry.mm.mappable import Mappable
+from sentry.mm.vma import VMA, VMARecord
+from sentry.platform import AccessType, AddressSpace
+
+#: Pages populated around a faulting page (gVisor's fault-around): one trap
+#: and one platform mapping call instead of one per page.
+FAULT_AROUND_PAGES = 16
+
+#: Linux keeps this gap below a stack VMA free of new mappings
+#: (mm/mmap.c stack_guard_gap, 256 pages).
+STACK_GUARD_GAP = 256 * PAGE_SIZE
+
+#: advice values madvise accepts and treats as hints (mm/madvise.c madvise_behavior_valid).
+_MADV_HINTS = frozenset({0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21})
+
+_IOVEC_MAX = 1024  # UIO_MAXIOV
+
+
+class MemoryManager:
+    """The VMAs and pages of one address space, bound to one platform
+    ``AddressSpace`` (which it owns and releases)."""
+
+    def __init__(
+        self,
+        memory_file: MemoryFile,
+        address_space: AddressSpace,
+        min_address: int,
+        max_address: int,
+        *,
+        file_cache: SharedFileCache | None = None,
+        stack_limit: int = 8 << 20,
+    ) -> None:
+        self.mf = memory_file
+        self.address_space = address_space
+        self.min_address = (min_address + PAGE_SIZE - 1) & PAGE_MASK
+        self.max_address = max_address & PAGE_MASK
+        self.file_cache = file_cache if file_cache is not None else SharedFileCache(memory_file)
+        self.stack_limit = stack_limit
+        self._lock = threading.RLock()
+        self._vmas: list[VMA] = []
+        self._starts: list[int] = []
+        #: application page address -> MemoryFile offset of its page
+        self._pages: dict[int, int] = {}
+        # Top-down mmap allocation starts here (set by the loader below the stack).
+        self.mmap_base = self.max_address
+        self.brk_start = 0
+        self.brk_end = 0
+        # /proc/PID/cmdline and environ ranges (set by the loader).
+        self.arg_start = self.arg_end = self.env_start = self.env_end = 0
+        self.auxv: list[tuple[int, int]] = []
+
+    # -- VMA bookkeeping ----------------------------------------------------
+
+    def _find(self, addr: int) -> VMA | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            vma = self._vmas[i]
+            if addr < vma.end:
+                return vma
+        return None
+
+    def _find_or_grow(self, addr: int) -> VMA | None:
+        """The VMA containing ``addr``, growing a stack VMA down to it when
+        ``addr`` is just below one (mm/mmap.c expand_stack)."""
+        vma = self._find(addr)
+        if vma is not None:
+            return vma
+        i = bisect.bisect_right(self._starts, addr)
+        if i >= len(self._vmas):
+            return None
+        above = self._vmas[i]
+        if not above.growsdown:
+            return None
+        new_start = addr & PAGE_MASK
+        if above.end - new_start > self.stack_limit:
+            return None
+        prev_end = self._vmas[i - 1].end if i > 0 else self.min_address
+        if new_start < prev_end + STACK_GUARD_GAP or new_start < self.min_address:
+            return None
+        above.start = new_start
+        self._starts[i] = new_start
+        return above
+
+    def _insert(self, vma: VMA) -> None:
+        i = bisect.bisect_left(self._starts, vma.start)
+        self._vmas.insert(i, vma)
+        self._starts.insert(i, vma.start)
+
+    @staticmethod
+    def _mergeable(a: VMA, b: VMA) -> bool:
+        # mm/mmap.c vma_merge: adjacent, same flags, same file at contiguous offsets.
+        return (
+            a.end == b.start
+            and a.prot == b.prot
+            and a.max_prot == b.max_prot
+            and a.shared == b.shared
+            and a.mappable is b.mappable
+            and (a.mappable is None or b.offset == a.offset + (a.end - a.start))
+            and a.name == b.name
+            and not a.growsdown
+            and not b.growsdown
+        )
+
+    def _merge_range(self, start: int, end: int) -> None:
+        """Merge compatible neighbours from the VMA before ``start`` to the one
+        at ``end``, so a range changed piecewise is one VMA again (mremap and
+        /proc/PID/maps see what Linux shows)."""
+        i = max(bisect.bisect_right(self._starts, start) - 2, 0)
+        vmas, starts = self._vmas, self._starts
+        while i + 1 < len(vmas) and vmas[i].start <= end:
+            a, b = vmas[i], vmas[i + 1]
+            if self._mergeable(a, b):
+                a.end = b.end
+                del vmas[i + 1]
+                del starts[i + 1]
+            else:
+                i += 1
+
+    def _overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self._starts, end) - 1
+        return i >= 0 and self._vmas[i].end > start
+
+    def _split_at(self, addr: int) -> None:
+        """Make ``addr`` a VMA boundary if it falls inside one."""
+        vma = self._find(addr)
+        if vma is None or vma.start == addr:
+            return
+        i = bisect.bisect_left(self._starts, vma.start)
+        upper = vma.slice(addr, vma.end)
+        upper.growsdown = False
+        self._vmas[i] = vma.slice(vma.start, addr)
+        self._vmas.insert(i + 1, upper)
+        self._starts.insert(i + 1, addr)
+
+    def _covering(self, start: int, end: int) -> list[VMA]:
+        """VMAs inside ``[start, end)`` after splitting at both ends; ENOMEM if
+        any byte of the range is unmapped (mm/mprotect.c)."""
+        self._split_at(start)
+        self._split_at(end)
+        i = bisect.bisect_left(self._starts, start)
+        out: list[VMA] = []
+        pos = start
+        while i < len(self._vmas) and self._vmas[i].start < end:
+            vma = self._vmas[i]
+            if vma.start != pos:
+                raise ENOMEM
+            out.append(vma)
+            pos = vma.end
+            i += 1
+        if pos < end:
+            raise ENOMEM
+        return out
+
+    def _check_range(self, start: int, end: int) -> None:
+        """ENOMEM unless ``[start, end)`` is fully mapped (no splitting)."""
+        pos = start
+        while pos < end:
+            vma = self._find(pos)
+            if vma is None:
+                raise ENOMEM
+            pos = vma.end
+
+    def _remove_range(self, start: int, end: int, *, free_pages: bool = True) -> None:
+        """Unmap ``[start, end)``: VMAs, pages and the platform mirror."""
+        self._split_at(start)
+        self._split_at(end)
+        lo = bisect.bisect_left(self._starts, start)
+        hi = bisect.bisect_left(self._starts, end)
+        removed = self._vmas[lo:hi]
+        if not removed:
+            return
+        for vma in removed:
+            self._write_back(vma, vma.offset, vma.end - vma.start)
+        del self._vmas[lo:hi]
+        del self._starts[lo:hi]
+        if free_pages:
+            self._drop_pages(start, end)
+        self.address_space.unmap(start, end - start)
+
+    def _drop_pages(self, start: int, end: int) -> None:
+        pages = self._pages
+        if (end - start) // PAGE_SIZE <= len(pages):
+            dropped = [pages.pop(p) for p in range(start, end, PAGE_SIZE) if p in pages]
+        else:
+            dropped = [pages.pop(p) for p in [p for p in pages if start <= p < end]]
+        if dropped:
+            self.mf.dec_ref_pages(dropped)
+
+    def _write_back(self, vma: VMA, file_offset: int, length: int) -> None:
+        # Only a shared mapping of a file opened for writing can change it.
+        if vma.shared and vma.mappable is not None and vma.max_prot & PROT_WRITE:
+            self.file_cache.writeback(vma.mappable, file_offset, length)
+
+    # -- address selection ---------------------------------------------------
+
+    def _free_range(self, start: int, length: int) -> bool:
+        end = start + length
+        return (
+            self.min_address <= start
+            and end <= self.max_address
+            and end > start
+            and not self._overlaps(start, end)
+        )
+
+    def find_unmapped(self, length: int, hint: int = 0) -> int:
+        """An unmapped page-aligned range of ``length`` bytes: ``hint`` if it
+        is free, else top-down from ``mmap_base`` (mm/mmap.c
+        arch_get_unmapped_area_topdown), else bottom-up above it."""
+        if hint and self._free_range(hint & PAGE_MASK, length):
+            return hint & PAGE_MASK
+        hi = self.mmap_base
+        for vma in reversed(self._vmas):
+            if vma.start >= hi:
+                continue
+            if vma.end <= hi and hi - vma.end >= length:
+                return hi - length
+            hi = min(hi, vma.start - (STACK_GUARD_GAP if vma.growsdown else 0))
+            if hi < self.min_address:
+                break
+        if hi - self.min_address >= length:
+            return hi - length
+        lo = self.mmap_base
+        for vma in self._vmas:
+            if vma.end <= lo:
+                continue
+            if vma.start >= lo and vma.start - lo >= length:
+                return lo
+            lo = max(lo, vma.end)
+        if self.max_address - lo >= length:
+            return lo
+        raise ENOMEM
+
+    # -- mmap family -----------------------------------------------------------
+
+    def mmap(
+        self,
+        addr: int,
+        length: int,
+        prot: int,
+        flags: int,
+        *,
+        mappable: Mappable | None = None,
+        offset: int = 0,
+        max_prot: int = PROT_RWX,
+        name: str = "",
+    ) -> int:
+        """Create a mapping (mm/mmap.c do_mmap); returns its address.
+
+        The caller has validated the file (EACCES/ENODEV) and decided
+        ``max_prot``; this checks sizes, alignment and placement."""
+        if length <= 0:
+            raise EINVAL
+        if offset & ~PAGE_MASK:
+            raise EINVAL
+        if prot & ~PROT_RWX:
+            raise EINVAL
+        length = (length + PAGE_SIZE - 1) & PAGE_MASK
+        if length == 0 or length > self.max_address:
+            raise ENOMEM
+        if mappable is not None and offset + length > 1 << 63:
+            raise EOVERFLOW
+        fixed = bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+        with self._lock:
+            if fixed:
+                if addr & ~PAGE_MASK:
+                    raise EINVAL
+                if addr < self.min_address or addr + length > self.max_address:
+                    raise ENOMEM
+                if self._overlaps(addr, addr + length):
+                    if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED:
+                        raise EEXIST
+                    self._remove_range(addr, addr + length)
+            else:
+                addr = self.find_unmapped(length, addr)
+            vma = VMA(
+                start=addr,
+                end=addr + length,
+                prot=prot,
+                max_prot=max_prot,
+                shared=bool(flags & MAP_SHARED),
+                mappable=mappable,
+                offset=offset if mappable is not None else 0,
+                name=name,
+                growsdown=bool(flags & MAP_GROWSDOWN),
+            )
+            self._insert(vma)
+            self._merge_range(addr, addr + length)
+            return addr
+
+    def munmap(self, addr: int, length: int) -> None:
+        """Remove mappings in the range (mm/mmap.c do_munmap); holes are fine."""
+        if addr & ~PAGE_MASK or length <= 0:
+            raise EINVAL
+        end = addr + ((length + PAGE_SIZE - 1) & PAGE_MASK)
+        if end > self.max_address or addr < self.min_address:
+            raise EINVAL
+        with self._lock:
+            self._remove_range(addr, end)
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        """Change protections of a fully mapped range (mm/mprotect.c)."""
+        if addr & ~PAGE_MASK:
+            raise EINVAL
+        if prot & ~PROT_RWX:
+            raise EINVAL
+        end = addr + ((length + PAGE_SIZE - 1) & PAGE_MASK)
+        if end < addr:
+            raise ENOMEM
+        if end == addr:
+            return
+        with self._lock:
+            self._check_range(addr, end)
+            vmas = self._covering(addr, end)
+            for vma in vmas:
+                if prot & ~vma.max_prot:
+                    raise EACCES
+            for vma in vmas:
+                vma.prot = prot
+            self._merge_range(addr, end)
+            # Lazily re-mirror with the new protections on the next fault.
+            self.address_space.unmap(addr, end - addr)
+
+    def brk(self, addr: int) -> int:
+        """Move the program break (mm/mmap.c brk); returns the new break, or
+        the old one when the request cannot be met."""
+        with self._lock:
+            if addr < self.brk_start:
+                return self.brk_end
+            old_top = (self.brk_end + PAGE_SIZE - 1) & PAGE_MASK
+            new_top = (addr + PAGE_SIZE - 1) & PAGE_MASK
+            if new_top > old_top:
+                if new_top > self.max_address or self._overlaps(old_top, new_top + PAGE_SIZE):
+                    return self.brk_end
+                heap = self._find(old_top - PAGE_SIZE) if old_top > self.brk_start else None
+                if heap is not None and heap.name == "[heap]" and heap.end == old_top:
+                    heap.end = new_top
+                else:
+                    heap = VMA(old_top, new_top, PROT_READ | PROT_WRITE, PROT_RWX, False)
+                    heap.name = "[heap]"
+                    self._insert(heap)
+                    self._merge_range(old_top, new_top)
+            elif new_top < old_top:
+                self._remove_range(new_top, old_top)
+            self.brk_end = addr
+            return addr
+
+    def mremap(self, old_addr: int, old_len: int, new_len: int, flags: int, new_addr: int) -> int:
+        """Resize and/or move a mapping (mm/mremap.c)."""
+        if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP):
+            raise EINVAL
+        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) and not flags & MREMAP_MAYMOVE:
+            raise EINVAL
+        if flags & MREMAP_DONTUNMAP:
+            raise EINVAL  # not supported: gVisor also refuses it for most mappings
+        if old_addr & ~PAGE_MASK:
+            raise EINVAL
+        old_len = (old_len + PAGE_SIZE - 1) & PAGE_MASK
+        new_len = (new_len + PAGE_SIZE - 1) & PAGE_MASK
+        if new_len == 0:
+            raise EINVAL
+        with self._lock:
+            vma = self._find(old_addr)
+            if vma is None:
+                raise EFAULT
+            if old_len == 0:
+                # Duplicating a mapping only works for shared ones (mm/mremap.c).
+                raise EINVAL
+            if old_addr + old_len > vma.end:
+                raise EFAULT
+            if flags & MREMAP_FIXED:
+                if new_addr & ~PAGE_MASK:
+                    raise EINVAL
+                if new_addr < old_addr + old_len and old_addr < new_addr + new_len:
+                    raise EINVAL
+                if new_addr < self.min_address or new_addr + new_len > self.max_address:
+                    raise EINVAL
+                self._remove_range(new_addr, new_addr + new_len)
+                return self._move(old_addr, old_len, new_len, new_addr)
+            if new_len <= old_len:
+                if new_len < old_len:
+                    self._remove_range(old_addr + new_len, old_addr + old_len)
+                return old_addr
+            # Grow in place when the VMA ends the range and the space after is free.
+            if old_addr + old_len == vma.end and self._free_range(vma.end, new_len - old_len):
+                vma.end = old_addr + new_len
+                return old_addr
+            if not flags & MREMAP_MAYMOVE:
+                raise ENOMEM
+            return self._move(old_addr, old_len, new_len, self.find_unmapped(new_len))
+
+    def _move(self, old_addr: int, old_len: int, new_len: int, new_addr: int) -> int:
+        self._split_at(old_addr)
+        self._split_at(old_addr + old_len)
+        src = self._find(old_addr)
+        assert src is not None
+        moved = src.slice(new_addr, new_addr + new_len)
+        if src.mappable is not None:
+            moved.offset = src.offset
+        keep = min(old_len, new_len)
+        pages = self._pages
+        moving = {
+            page: pages.pop(page)
+            for page in range(old_addr, old_addr + keep, PAGE_SIZE)
+            if page in pages
+        }
+        self._remove_range(old_addr, old_addr + old_len)
+        self._insert(moved)
+        self._merge_range(new_addr, new_addr + new_len)
+        delta = new_addr - old_addr
+        for page, offset in moving.items():
+            pages[page + delta] = offset
+        return new_addr
+
+    def madvise(self, addr: int, length: int, advice: int) -> None:
+        """mm/madvise.c: DONTNEED/FREE drop pages (private pages read back as
+        zero or file data); the other valid advice values are hints."""
+        if addr & ~PAGE_MASK:
+            raise EINVAL
+        end = addr + ((length + PAGE_SIZE - 1) & PAGE_MASK)
+        if end < addr:
+            raise EINVAL
+        if advice not in _MADV_HINTS and advice not in (MADV_DONTNEED, MADV_FREE):
+            raise EINVAL
+        if end == addr:
+            return
+        with self._lock:
+            self._check_range(addr, end)
+            if advice in (MADV_DONTNEED, MADV_FREE):
+                self._drop_pages(addr, end)
+                self.address_space.unmap(addr, end - addr)
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """Write shared file pages back (mm/msync.c)."""
+        if addr & ~PAGE_MASK:
+            raise EINVAL
+        if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or (flags & MS_ASYNC and flags & MS_SYNC):
+            raise EINVAL
+        end = addr + ((length + PAGE_SIZE - 1) & PAGE_MASK)
+        with self._lock:
+            self._check_range(addr, end)
+            pos = addr
+            while pos < end:
+                vma = self._find(pos)
+                assert vma is not None
+                stop = min(end, vma.end)
+                self._write_back(vma, vma.offset + (pos - vma.start), stop - pos)
+                pos = stop
+
+    def mlock(self, addr: int, length: int) -> None:
+        """mlock(2)'s checks (mm/mlock.c): every page must be mapped. Pages
+        of the MemoryFile are never swapped by the Sentry, so locking them
+        changes nothing else."""
+        end = ((addr + length + PAGE_SIZE - 1) & PAGE_MASK) if length else addr
+        start = addr & PAGE_MASK
+        if end < start:
+            raise EINVAL
+        with self._lock:
+            self._check_range(start, end)
+
+    def mincore(self, addr: int, length: int) -> bytes:
+        """One byte per page, 1 if resident (mm/mincore.c)."""
+        if addr & ~PAGE_MASK:
+            raise EINVAL
+        end = addr + ((length + PAGE_SIZE - 1) & PAGE_MASK)
+        with self._lock:
+            self._check_range(addr, end)
+            pages = self._pages
+            return bytes(1 if p in pages else 0 for p in range(addr, end, PAGE_SIZE))
+
+    # -- faults and population ----------------------------------------------
+
+    @staticmethod
+    def _allowed(vma: VMA, write: bool, execute: bool) -> bool:
+        # arch/x86/mm/fault.c access_error: a write needs VM_WRITE, any other
+        # access needs one of read/write/exec; we also require exec for fetches.
+        if write:
+            return bool(vma.prot & PROT_WRITE)
+        if execute:
+            return bool(vma.prot & PROT_EXEC)
+        return bool(vma.prot & PROT_RWX)
+
+    def _populate(self, vma: VMA, start: int, end: int) -> None:
+        """Give every page of ``[start, end)`` (inside ``vma``) a MemoryFile page."""
+        pages = self._pages
+        mf = self.mf
+        if vma.shared and vma.mappable is not None:
+            for page in range(start, end, PAGE_SIZE):
+                if page not in pages:
+                    pages[page] = self.file_cache.page(
+                        vma.mappable, vma.offset + (page - vma.start)
+                    )
+            return
+        page = start
+        while page < end:
+            if page in pages:
+                page += PAGE_SIZE
+                continue
+            run_end = page + PAGE_SIZE
+            while run_end < end and run_end not in pages:
+                run_end += PAGE_SIZE
+            n = (run_end - page) // PAGE_SIZE
+            try:
+                offset = mf.allocate(n)
+            except MemoryFileExhausted as exc:
+                raise ENOMEM from exc
+            if vma.mappable is not None:
+                data = vma.mappable.read_at(vma.offset + (page - vma.start), run_end - page)
+                if data:
+                    mf.view(offset, len(data))[:] = data
+            for i in range(n):
+                pages[page + i * PAGE_SIZE] = offset + i * PAGE_SIZE
+            page = run_end
+
+    def _break_cow(self, vma: VMA, page: int) -> int:
+        """Give ``page`` its own copy if it is shared copy-on-write."""
+        offset = self._pages[page]
+        if vma.shared or self.mf.refcount(offset) == 1:
+            return offset
+        fresh = self.mf.allocate(1)
+        self.mf.view(fresh, PAGE_SIZE)[:] = self.mf.view(offset, PAGE_SIZE)
+        self.mf.dec_ref(offset)
+        self._pages[page] = fresh
+        return fresh
+
+    def _mirror(self, vma: VMA, start: int, end: int) -> None:
+        """Map populated pages of ``[start, end)`` into the platform, one call
+        per run of contiguous MemoryFile pages with equal protection."""
+        pages = self._pages
+        mf = self.mf
+        run_addr = run_off = run_prot = -1
+        run_len = 0
+        for page in range(start, end, PAGE_SIZE):
+            offset = pages.get(page)
+            if offset is None:
+                prot = -1
+            else:
+                prot = vma.prot
+                if not vma.shared and prot & PROT_WRITE and mf.refcount(offset) > 1:
+                    prot &= ~PROT_WRITE
+            if run_len and prot == run_prot and offset == run_off + run_len:
+                run_len += PAGE_SIZE
+                continue
+            if run_len:
+                self._map(run_addr, run_len, run_off, run_prot)
+            run_len = 0
+            if offset is not None:
+                run_addr, run_off, run_prot, run_len = page, offset, prot, PAGE_SIZE
+        if run_len:
+            self._map(run_addr, run_len, run_off, run_prot)
+
+    def _map(self, addr: int, length: int, offset: int, prot: int) -> None:
+        """Mirror one run. The host may refuse with ENOMEM when the sandbox's
+        memory cgroup is full (the stub's page tables are charged there):
+        that is the application running out of memory, not a Sentry bug, so
+        it surfaces as ENOMEM (a fault then SIGKILLs the task, as Linux's OOM
+        killer would)."""
+        try:
+            self.address_space.map_file(addr, length, offset, prot)
+        except OSError as exc:
+            if exc.errno in (errno.ENOMEM, errno.EAGAIN):
+                raise ENOMEM(f"host refused to map {length:#x} bytes at {addr:#x}") from exc
+            raise
+
+    def handle_fault(self, addr: int, access: AccessType) -> bool:
+        """Resolve an application fault: populate and mirror, or return False
+        when the VMA forbids the access (the task gets SIGSEGV)."""
+        write = bool(access & AccessType.WRITE)
+        execute = bool(access & AccessType.EXECUTE)
+        with self._lock:
+            if not self.min_address <= addr < self.max_address:
+                return False
+            vma = self._find_or_grow(addr)
+            if vma is None or not self._allowed(vma, write, execute):
+                return False
+            page = addr & PAGE_MASK
+            if page in self._pages:
+                if write:
+                    self._break_cow(vma, page)
+                self._mirror(vma, page, page + PAGE_SIZE)
+                return True
+            span = FAULT_AROUND_PAGES * PAGE_SIZE
+            start = max(vma.start, page - (page - vma.start) % span)
+            end = min(vma.end, start + span)
+            if vma.growsdown:
+                start, end = page, min(vma.end, page + PAGE_SIZE)
+            self._populate(vma, start, end)
+            self._mirror(vma, start, end)
+            return True
+
+    # -- copy-in / copy-out ----------------------------------------------------
+
+    def _page_offset(self, page: int, write: bool, force: bool) -> int:
+        """MemoryFile offset of application ``page``, populated; EFAULT if the
+        access is not allowed (``force`` ignores protections, as the loader
+        and ptrace's access_process_vm do)."""
+        offset = self._pages.get(page)
+        vma = self._find_or_grow(page) if self.min_address <= page < self.max_address else None
+        if vma is None:
+            raise EFAULT
+        if not force and not (vma.prot & (PROT_WRITE if write else (PROT_READ | PROT_WRITE))):
+            raise EFAULT
+        if offset is None:
+            self._populate(vma, page, page + PAGE_SIZE)
+            offset = self._pages[page]
+        elif write and not vma.shared and self.mf.refcount(offset) > 1:
+            offset = self._break_cow(vma, page)
+            self.address_space.unmap(page, PAGE_SIZE)
+        return offset
+
+    def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
+        """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""
+        if n <= 0:
+            if n < 0:
+                raise EFAULT
+            return b""
+        if addr < 0 or addr + n > self.max_address:
+            raise EFAULT
+        with self._lock:
+            mf = self.mf
+            in_page = addr & ~PAGE_MASK
+            if in_page + n <= PAGE_SIZE:
+                offset = self._page_offset(addr - in_page, False, force)
+                return bytes(mf.view(offset + in_page, n))
+            chunks = []
+            pos = addr
+            end = addr + n
+            while pos < end:
+                page = pos & PAGE_MASK
+                take = min(end, page + PAGE_SIZE) - pos
+                offset = self._page_offset(page, False, force)
+                chunks.append(bytes(mf.view(offset + (pos - page), take)))
+                pos += take
+            return b"".join(chunks)
+
+    def copy_out(
+        self, addr: int, data: bytes | bytearray | memoryview, *, force: bool = False
+    ) -> None:
+        """Write ``data`` to application memory at ``addr``; EFAULT on a bad address."""
+        n = len(data)
+        if n == 0:
+            return
+        if addr < 0 or addr + n > self.max_address:
+            raise EFAULT
+        with self._lock:
+            mf = self.mf
+            pos = addr
+            end = addr + n
+            done = 0
+            while pos < end:
+                page = pos & PAGE_MASK
+                take = min(end, page + PAGE_SIZE) - pos
+                offset = self._page_offset(page, True, force)
+                mf.view(offset + (pos - page), take)[:] = data[done : done + take]
+                pos += take
+                done += take
+
+    def zero_out(self, addr: int, n: int, *, force: bool = False) -> None:
+        """Write ``n`` zero bytes at ``addr``."""
+        self.copy_out(addr, bytes(n), force=force)
+
+    def copy_in_string(self, addr: int, maxlen: int = 4096) -> bytes:
+        """A NUL-terminated string at ``addr`` without the NUL; ENAMETOOLONG if
+        no NUL within ``maxlen`` bytes (fs/namei.c getname), EFAULT if unmapped."""
+        out = bytearray()
+        pos = addr
+        with self._lock:
+            while len(out) < maxlen:
+                if pos < 0 or pos >= self.max_address:
+                    raise EFAULT
+                page = pos & PAGE_MASK
+                take = min(page + PAGE_SIZE - pos, maxlen - len(out))
+                offset = self._page_offset(page, False, False)
+                chunk = self.mf.view(offset + (pos - page), take)
+                nul = bytes(chunk).find(b"\0")
+                if nul >= 0:
+                    out += chunk[:nul]
+                    return bytes(out)
+                out += chunk
+                pos += take
+        raise ENAMETOOLONG
+
+    def copy_in_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:
+        """``count`` ``struct iovec`` at ``addr`` as (base, length) pairs
+        (lib/iov_iter.c: EINVAL for a bad count or a negative total)."""
+        if count < 0 or count > _IOVEC_MAX:
+            raise EINVAL
+        raw = self.copy_in(addr, 16 * count)
+        out = []
+        total = 0
+        for i in range(count):
+            base = int.from_bytes(raw[16 * i : 16 * i + 8], "little")
+            length = int.from_bytes(raw[16 * i + 8 : 16 * i + 16], "little")
+            if length >= 1 << 63:
+                raise EINVAL
+            total += length
+            if total >= 1 << 63:
+                raise EINVAL
+            out.append((base, length))
+        return out
+
+    # -- fork -------------------------------------------------------------------
+
+    def fork(self, address_space: AddressSpace) -> MemoryManager:
+        """A copy of this address space for a child (kernel/fork.c dup_mmap).
+
+        Private pages become shared copy-on-write: both sides hold a
+        reference and mirror them read-only until one writes (handle_fault
+        or copy_out then copies). Shared mappings keep sharing their pages.
+        The parent's writable private mirrors are dropped so its next write
+        faults too."""
+        with self._lock:
+            child = MemoryManager(
+                self.mf,
+                address_space,
+                self.min_address,
+                self.max_address,
+                file_cache=self.file_cache,
+                stack_limit=self.stack_limit,
+            )
+            child._vmas = [replace(vma) for vma in self._vmas]
+            child._starts = list(self._starts)
+            child._pages = dict(self._pages)
+            self.mf.inc_ref_pages(self._pages.values())
+            for attr in (
+                "mmap_base", "brk_start", "brk_end", "arg_start", "arg_end", "env_start",
+                "env_end",
+            ):  # fmt: skip
+                setattr(child, attr, getattr(self, attr))
+            child.auxv = list(self.auxv)
+            for vma in self._vmas:
+                if not vma.shared and vma.prot & PROT_WRITE:
+                    self.address_space.unmap(vma.start, vma.end - vma.start)
+            return child
+
+    # -- introspection and teardown -------------------------------------------
+
+    def vmas(self) -> Iterator[VMARecord]:
+        """Records for /proc/PID/maps, lowest address first."""
+        with self._lock:
+            snapshot = list(self._vmas)
+        for vma in snapshot:
+            dev = inode = 0
+            name = vma.name
+            if vma.mappable is not None:
+                dev, inode = vma.mappable.map_ids()
+                name = name or vma.mappable.map_name()
+            yield VMARecord(vma.start, vma.end, vma.perms(), vma.offset, dev, inode, name)
+
+    def vma_at(self, addr: int) -> VMA | None:
+        """The VMA containing ``addr`` (tests and /proc)."""
+        with self._lock:
+            return self._find(addr)
+
+    def resident_pages(self) -> int:
+        """Populated application pages (for /proc and sysinfo)."""
+        return len(self._pages)
+
+    def release(self) -> None:
+        """Write back shared file pages, free every page and the platform
+        address space. Idempotent."""
+        with self._lock:
+            for vma in self._vmas:
+                self._write_back(vma, vma.offset, vma.end - vma.start)
+            self._vmas.clear()
+            self._starts.clear()
+            self.mf.dec_ref_pages(self._pages.values())
+            self._pages.clear()
+        self.address_space.release()

@@ -1,0 +1,150 @@
+"""The Platform / AddressSpace / Context interface (gVisor ``platform.go``).
+
+A platform runs application code and reports why it stopped. It owns no
+memory and no policy: ``mm`` decides every mapping and the platform only
+*mirrors* it (``AddressSpace.map_file``) onto ranges of the MemoryFile, the
+memfd that holds all application memory. This is what makes ptrace and KVM two
+back ends of one kernel; nothing above this package knows which one runs.
+
+Threading: a Context is bound to the host thread that created it (ptrace
+requires the tracer thread; KVM runs a vCPU on it). ``switch`` is only called
+from that thread; ``interrupt`` may be called from any thread.
+
+Register convention (``sentry.arch`` registers object, attributes named as in
+Linux ``struct user_regs_struct``: rax rbx rcx rdx rsi rdi rbp rsp r8-r15 rip
+eflags orig_rax fs_base gs_base cs ss ds es fs gs). After a ``SyscallTrap``:
+``orig_rax`` is the system call number, the arguments are rdi rsi rdx r10 r8
+r9, ``rip`` points after the ``syscall`` instruction, and the kernel writes the
+result into ``rax`` before the next switch.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class AccessType(enum.IntFlag):
+    """What a faulting access wanted (gVisor ``hostarch.AccessType``)."""
+
+    NONE = 0
+    READ = 1
+    WRITE = 2
+    EXECUTE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallTrap:
+    """The application executed ``syscall``; see the module docstring for registers."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultTrap:
+    """The application touched ``addr`` with ``access`` and the mirror had no
+    mapping allowing it: ``mm`` populates the page or the task gets SIGSEGV."""
+
+    addr: int
+    access: AccessType
+
+
+@dataclass(frozen=True, slots=True)
+class SignalTrap:
+    """A synchronous exception other than a page fault (int3, ud2, divide
+    error, a privileged instruction): the kernel delivers ``signo`` to the
+    task with ``code`` and ``addr`` as Linux would (gVisor ErrContextSignal)."""
+
+    signo: int
+    code: int = 0
+    addr: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """``Context.interrupt`` was called: the task has kernel work (a signal, a
+    stop) before it runs again. Registers are consistent; no instruction was
+    lost."""
+
+
+Trap = SyscallTrap | FaultTrap | SignalTrap | Interrupted
+
+
+class ContextLost(RuntimeError):
+    """What ran the application is gone: the host killed it (the memory
+    cgroup's OOM killer may choose a ptrace stub, whose RSS holds the
+    application's pages) or it broke the platform's rules. The task dies as
+    if by SIGKILL; this is never a Sentry bug."""
+
+
+class AddressSpace(abc.ABC):
+    """The platform's mirror of one ``mm``: which pages of the MemoryFile are
+    visible at which application addresses with which protections."""
+
+    @abc.abstractmethod
+    def map_file(self, addr: int, length: int, offset: int, prot: int) -> None:
+        """Map MemoryFile bytes ``[offset, offset+length)`` at ``addr`` with
+        ``prot`` (PROT_* bits), replacing whatever was mapped there. ``addr``,
+        ``length`` and ``offset`` are page aligned."""
+
+    @abc.abstractmethod
+    def unmap(self, addr: int, length: int) -> None:
+        """Remove every mapping in ``[addr, addr+length)``; later accesses fault."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Free host resources (stub process, page tables). Idempotent."""
+
+
+class Context(abc.ABC):
+    """Where application code runs for one task: a stub thread (ptrace) or a
+    vCPU (kvm)."""
+
+    @abc.abstractmethod
+    def switch(self, address_space: AddressSpace, regs: Any) -> Trap:
+        """Run the application with ``regs`` in ``address_space`` until it traps.
+
+        ``regs`` is updated in place with the state at the trap. A platform may
+        keep FPU state in the context between switches.
+        """
+
+    @abc.abstractmethod
+    def fp_state(self, address_space: AddressSpace) -> bytes:
+        """The FPU/SSE/AVX state the application has after the last switch
+        into ``address_space``, as an XSAVE image in the layout of Linux's
+        NT_X86_XSTATE regset (legacy FXSAVE area, XSAVE header, extended
+        components; bytes 464..511 hold Linux's software-reserved
+        ``xstate_size``/``xfeatures``). This is what a signal frame stores."""
+
+    @abc.abstractmethod
+    def set_fp_state(self, address_space: AddressSpace, state: bytes) -> None:
+        """Make ``state`` (from ``fp_state``, possibly edited) the state the
+        application has at the next switch into ``address_space``."""
+
+    @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Make a running or next ``switch`` return ``Interrupted`` soon. Thread safe."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Free host resources. Idempotent."""
+
+
+class Platform(abc.ABC):
+    """A back end that runs application code (gVisor ``platform.Platform``)."""
+
+    #: Lowest and one-past-highest application address the platform can map.
+    min_user_address: int
+    max_user_address: int
+
+    @abc.abstractmethod
+    def new_address_space(self) -> AddressSpace:
+        """A fresh, empty address space."""
+
+    @abc.abstractmethod
+    def new_context(self) -> Context:
+        """A context bound to the calling thread."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the platform and everything it created. Idempotent."""

@@ -1,0 +1,100 @@
+"""The ptrace platform: application code runs in stub processes that the
+Sentry traces with PTRACE_SYSEMU (model: gVisor pkg/sentry/platform/ptrace).
+
+Stub layout
+    One stub process per AddressSpace, started lazily on the first switch (or
+    mapping call after it) by the thread that will drive it. The stub is a
+    static, freestanding ELF (``stub/ptrace_stub.c``, built by setup.py) with
+    a single read+exec PT_LOAD page linked at 0x7ffbff000000 (no PIE, no data,
+    no stack use). That address lies above anything the application may map
+    (``max_user_address`` is the stub's page) and below the range x86_64
+    stack randomisation can reach (at most 16 GiB under TASK_SIZE,
+    arch/x86/mm/mmap.c), so exec never collides. Its whole program is
+    ``syscall; int3; ud2`` at the entry point.
+
+Spawn (``sentry.hostsys.ptrace.spawn_stub``)
+    A vfork-style clone of the calling thread (CLONE_VM|CLONE_VFORK, every
+    signal but SIGTRAP blocked, raw calls only) sets PR_SET_PDEATHSIG=SIGKILL,
+    marks every descriptor close-on-exec and dup2s the MemoryFile to fd 3
+    (``STUB_MEMORY_FD``), calls PTRACE_TRACEME and execveat()s the stub from a
+    descriptor opened when the platform was created (so a later chroot of
+    the Sentry does not matter). The tracer is the calling *thread* (the
+    child's real_parent), which waits for the post-exec SIGTRAP stop, sets
+    PTRACE_O_EXITKILL|PTRACE_O_TRACESYSGOOD and an empty signal mask
+    (PTRACE_SETSIGMASK). Stubs therefore die with their tracer thread
+    (EXITKILL, PDEATHSIG) and with the Sentry; ``release`` kills and reaps.
+
+Injection
+    Every host system call a stub ever makes is injected: the tracer sets
+    rip to the entry ``syscall``, rax/rdi/rsi/rdx/r10/r8/r9 to the call,
+    orig_rax to -1 (no host restart logic), PTRACE_CONT, and the ``int3``
+    after it stops the stub with the result in rax (gVisor's
+    ``thread.syscall``). Set-up injects prctl(PR_SET_NO_NEW_PRIVS), seccomp
+    (filter written onto the stub's still-mapped stack with
+    process_vm_writev) and two munmaps that remove everything but the stub
+    page: ELF headers, stack, vdso, vvar. From then on the only host calls
+    are the mirror's mmap(MAP_SHARED|MAP_FIXED, fd 3)/munmap/mprotect, and
+    the seccomp filter (``seccomp.py``) allows exactly those, only from the
+    stub's ``syscall`` instruction, killing the stub for anything else. The
+    host's vsyscall emulation consults seccomp, which traps it (SIGSYS); the
+    switch turns that into a SyscallTrap (the host already emulated the
+    ``ret``), so vsyscall time/gettimeofday/getcpu are served by the Sentry.
+
+Switch (``_ptrace.pyx``, Cython, without the GIL while blocked)
+    SETREGS (cs/ss/ds/es/fs/gs forced to the stub's own, so the application
+    cannot enter 32-bit mode), PTRACE_SYSEMU, waitpid(__WALL), GETREGS, then
+    classify the stop: SIGTRAP|0x80 is a system call (orig_rax = number, rip
+    after the instruction; SYSEMU stops before seccomp and before the call
+    runs, kernel/entry/common.c); SIGSEGV with a fault si_code is a
+    FaultTrap; SIGCHLD is ``interrupt`` (tgkill from any thread, swallowed
+    by resuming with signal 0); SIGSTOP and any signal sent by a process
+    (si_code <= 0) are dropped; every other signal is a SignalTrap with the
+    host's si_code and si_addr (int3 SIGTRAP/SI_KERNEL, ud2 SIGILL/ILL_ILLOPN,
+    #DE SIGFPE/FPE_INTDIV, #GP such as hlt or cli SIGSEGV/SI_KERNEL, SIGBUS).
+    A system call stop whose rcx is not the next rip did not come from
+    ``syscall`` but from int 0x80 or sysenter: the Sentry serves only the
+    64-bit ABI, so that is reported as the #GP a kernel without IA32
+    emulation gives (SIGSEGV/SI_KERNEL, rip back at the instruction).
+
+Fault access type
+    ptrace never sees the page-fault error code, so ``mirror.Mirror``
+    infers it: fetch at rip from a non-exec page is EXECUTE, a permission
+    fault on a readable page is WRITE, anything else READ (an unmapped write
+    is reported READ first and WRITE when retried on the now readable page).
+
+FP state
+    The stub thread holds the task's FPU/SSE/AVX state between switches
+    (part 1: one task per stub thread), so a switch copies none of it.
+    ``Context.fp_state``/``set_fp_state`` read and write it as an XSAVE image
+    (NT_X86_XSTATE), which is what signal frames need, and what a later part
+    will use to multiplex several tasks on one stub thread.
+
+Pinning (measured by bench/ptrace_floor.c and bench/platform_bench.py)
+    A ptrace round trip is two wake-ups; across CPUs each costs tens of
+    microseconds on a VM. The default (``pinning="follow"``, gVisor's
+    ``thread.bind``) binds the stub to the CPU the tracer runs on at each
+    switch (sched_getcpu via the vDSO, sched_setaffinity only when it
+    changed), leaving the tracer free to migrate; ``"both"`` also pins the
+    tracer thread; ``"none"`` leaves placement to the scheduler.
+    Measured on the 2-vCPU development VM (minimum over 10 batches of a
+    getpid loop, SETREGS+SYSEMU+waitpid+GETREGS per round trip): the C floor
+    is 9.8 us pinned, 10.0 us follow, 10.8 us unpinned under load but 53 us
+    unpinned when the other CPU is idle (the wake-up then crosses CPUs);
+    ``Context.switch`` from Python costs 9.9-10.1 us pinned/follow, i.e.
+    0.1-0.3 us above the floor; an injected ``map_file`` costs 16-20 us.
+
+Threading and limits (part 1)
+    A stub is driven only by the thread that created it: map/unmap after
+    the first switch, and the switch itself, raise RuntimeError on another
+    thread. Never call waitpid(-1) or set SIGCHLD to SIG_IGN in the Sentry
+    process: stubs are its children and their stops are reported by wait.
+"""
+
+from sentry.platform.ptrace.platform import (
+    PtraceAddressSpace,
+    PtraceContext,
+    PtracePlatform,
+    StubExitedError,
+)
+
+__all__ = ["PtraceAddressSpace", "PtraceContext", "PtracePlatform", "StubExitedError"]

@@ -1,0 +1,574 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The hot path of the ptrace platform: switching into a stub and injecting
+host system calls into it (see the package docstring for the design).
+
+Everything that blocks (waitpid) runs without the GIL, and registers are
+copied as one C struct (``sentry.arch._registers.Registers.regs``).
+"""
+
+from sentry.platform import ContextLost
+from libc.errno cimport EINTR, errno
+from libc.string cimport memset
+from posix.types cimport pid_t
+
+from sentry.arch._registers cimport Registers, user_regs_struct
+
+import os
+
+cdef extern from *:
+    """
+    #ifndef _GNU_SOURCE
+    #define _GNU_SOURCE
+    #endif
+    #include <errno.h>
+    #include <pthread.h>
+    #include <sched.h>
+    #include <signal.h>
+    #include <sys/ptrace.h>
+    #include <sys/syscall.h>
+    #include <sys/uio.h>
+    #include <sys/wait.h>
+    #include <unistd.h>
+
+    #ifndef PTRACE_SYSEMU
+    #define PTRACE_SYSEMU 31
+    #endif
+
+    static inline long pysb_raw_ptrace(long req, pid_t pid, void *addr, void *data)
+    {
+        return syscall(SYS_ptrace, req, pid, addr, data);
+    }
+    static inline long pysb_raw_tgkill(pid_t tgid, pid_t tid, int sig)
+    {
+        return syscall(SYS_tgkill, tgid, tid, sig);
+    }
+    static inline int pysb_atomic_load(int *p)
+    {
+        return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    }
+    static inline int pysb_atomic_xchg(int *p, int v)
+    {
+        return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+    }
+    static inline int pysb_atomic_cas(int *p, int expected, int desired)
+    {
+        return __atomic_compare_exchange_n(p, &expected, desired, 0,
+                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    /* Bind tid to one CPU (sched_setaffinity(2)); cpu_set_t macros need C. */
+    static inline int pysb_bind_cpu(pid_t tid, int cpu)
+    {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        return sched_setaffinity(tid, sizeof(set), &set);
+    }
+    static inline int pysb_unbind_cpu(pid_t tid)
+    {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) < 0)
+            return -1;
+        return sched_setaffinity(tid, sizeof(set), &set);
+    }
+    static inline unsigned long pysb_self(void) { return (unsigned long)pthread_self(); }
+    static inline unsigned long pysb_si_addr(siginfo_t *si)
+    {
+        return (unsigned long)si->si_addr;
+    }
+    static inline unsigned long pysb_si_call_addr(siginfo_t *si)
+    {
+        return (unsigned long)si->si_call_addr;
+    }
+    static inline int pysb_si_syscall(siginfo_t *si) { return si->si_syscall; }
+    """
+    long pysb_raw_ptrace(long req, pid_t pid, void *addr, void *data) nogil
+    long pysb_raw_tgkill(pid_t tgid, pid_t tid, int sig) nogil
+    int pysb_atomic_load(int *p) nogil
+    int pysb_atomic_xchg(int *p, int v) nogil
+    int pysb_atomic_cas(int *p, int expected, int desired) nogil
+    int pysb_bind_cpu(pid_t tid, int cpu) nogil
+    int pysb_unbind_cpu(pid_t tid) nogil
+    unsigned long pysb_self() nogil
+    int usleep(unsigned int usec) nogil
+    int sched_getcpu() nogil
+    pid_t waitpid(pid_t pid, int *status, int options) nogil
+    bint WIFSTOPPED(int status) nogil
+    bint WIFEXITED(int status) nogil
+    bint WIFSIGNALED(int status) nogil
+    int WSTOPSIG(int status) nogil
+    int WEXITSTATUS(int status) nogil
+    int WTERMSIG(int status) nogil
+    ctypedef struct siginfo_t:
+        int si_signo
+        int si_code
+    unsigned long pysb_si_addr(siginfo_t *si) nogil
+    unsigned long pysb_si_call_addr(siginfo_t *si) nogil
+    int pysb_si_syscall(siginfo_t *si) nogil
+    long PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_SYSEMU, PTRACE_CONT, PTRACE_GETSIGINFO
+    long PTRACE_SETOPTIONS, PTRACE_SETSIGMASK, PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD
+    long PTRACE_KILL, PTRACE_GETREGSET, PTRACE_SETREGSET
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+    int __WALL
+    int SIGTRAP, SIGCHLD, SIGSEGV, SIGBUS, SIGSYS, SIGKILL, SIGSTOP, SIGILL, SIGFPE
+    int SI_KERNEL
+
+#: What ``SwitchState.switch`` reports (the Python layer builds the Trap objects).
+TRAP_SYSCALL = 0
+TRAP_FAULT = 1
+TRAP_SIGNAL = 2
+TRAP_INTERRUPTED = 3
+
+#: How the stub thread is bound to CPUs; see the package docstring ("Pinning").
+PIN_NONE = 0
+PIN_FOLLOW = 1
+PIN_BOTH = 2
+
+#: The signal ``interrupt`` sends to a running stub. SIGCHLD is ignored by
+#: default, so even if it were ever delivered it could not kill the stub; the
+#: stub has no children, so a SIGCHLD stop is always ours (gVisor uses it too).
+INTERRUPT_SIGNAL = SIGCHLD
+
+# SI_KERNEL etc: include/uapi/asm-generic/siginfo.h.
+cdef enum:
+    SYS_SECCOMP = 1
+    ST_IDLE = 0
+    ST_RUNNING = 1
+    ST_PENDING = 2
+    # Results of the C-level run loop.
+    K_SYSCALL = 0
+    K_FAULT = 1
+    K_SIGNAL = 2
+    K_INTERRUPTED = 3
+    K_EXITED = -2
+    K_ERROR = -1
+
+cdef unsigned long VSYSCALL_PAGE = 0xffffffffff600000UL
+
+
+class StubExitedError(ContextLost):
+    """The stub process died (killed from outside, or a seccomp violation):
+    the address space is gone; the kernel treats this like a fatal signal."""
+
+
+cdef class Stub:
+    """One traced stub process (single thread, the thread that spawned it traces it)."""
+
+    cdef readonly pid_t pid
+    cdef readonly unsigned long syscall_addr
+    cdef readonly int exit_status
+    cdef unsigned long tracer
+    cdef int cpu
+    cdef bint alive
+    cdef bint reaped
+    cdef user_regs_struct template
+
+    def __cinit__(self):
+        self.pid = -1
+        self.cpu = -1
+        self.alive = False
+        self.reaped = False
+        self.exit_status = -1
+
+    def __init__(self, int pid, unsigned long syscall_addr):
+        """Adopt a freshly spawned stub: wait for its post-exec SIGTRAP stop,
+        set ptrace options and an empty signal mask, and check it stopped at
+        ``syscall_addr`` (the entry point). Must run on the spawning thread."""
+        cdef int status = 0
+        cdef pid_t got
+        cdef unsigned long long mask = 0
+        self.pid = pid
+        self.syscall_addr = syscall_addr
+        self.tracer = pysb_self()
+        self.alive = True
+        with nogil:
+            got = _wait(pid, &status)
+        if got < 0:
+            self._raise_errno("waitpid")
+        if not WIFSTOPPED(status) or WSTOPSIG(status) != SIGTRAP:
+            self._note_exit(status)
+            raise StubExitedError(f"stub {pid} did not stop after exec (status {status:#x})")
+        if pysb_raw_ptrace(PTRACE_SETOPTIONS, pid, NULL,
+                           <void *>(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0:
+            self._raise_errno("PTRACE_SETOPTIONS")
+        # The spawner blocked every signal across exec; unblock them here so
+        # interrupt() and faults stop the stub (PTRACE_SETSIGMASK, Linux 3.11).
+        if pysb_raw_ptrace(PTRACE_SETSIGMASK, pid, <void *>8, &mask) < 0:
+            self._raise_errno("PTRACE_SETSIGMASK")
+        if pysb_raw_ptrace(PTRACE_GETREGS, pid, NULL, &self.template) < 0:
+            self._raise_errno("PTRACE_GETREGS")
+        if self.template.rip != syscall_addr:
+            raise StubExitedError(
+                f"stub {pid} stopped at {self.template.rip:#x}, expected {syscall_addr:#x}")
+
+    cdef void _note_exit(self, int status):
+        self.alive = False
+        self.reaped = True
+        if WIFEXITED(status):
+            self.exit_status = WEXITSTATUS(status)
+        elif WIFSIGNALED(status):
+            self.exit_status = 128 + WTERMSIG(status)
+
+    cdef int _raise_errno(self, str what, int err=0) except -1:
+        if err == 0:
+            err = errno
+        if err == 10:  # ECHILD: another thread reaped it (kill() during a switch).
+            self.alive = False
+            self.reaped = True
+            raise StubExitedError(f"stub {self.pid} was killed and reaped during {what}")
+        if err == 3:  # ESRCH: the tracee is gone (or not stopped); reap it if it died.
+            self._reap_nohang()
+            if not self.alive:
+                raise StubExitedError(f"stub {self.pid} died (status {self.exit_status}) during {what}")
+        raise OSError(err, f"{what} on stub {self.pid}: {os.strerror(err)}")
+
+    cdef void _reap_nohang(self):
+        # ESRCH from a request to a tracee we left stopped means it was
+        # SIGKILLed; its exit becomes waitable within moments.
+        cdef int status = 0
+        cdef pid_t got
+        cdef int tries
+        for tries in range(1000):
+            got = waitpid(self.pid, &status, __WALL | 1)  # WNOHANG
+            if got == self.pid and not WIFSTOPPED(status):
+                self._note_exit(status)
+                return
+            if got < 0:
+                return
+            usleep(1000)
+
+    cdef int _check_thread(self) except -1:
+        if not self.alive:
+            raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
+        if pysb_self() != self.tracer:
+            raise RuntimeError(
+                "a ptrace stub can only be driven by the host thread that created it "
+                "(part 1 limitation: switch and map an AddressSpace on one thread)")
+        return 0
+
+    @property
+    def alive_(self):
+        """Whether the stub is believed alive (False after it died or was killed)."""
+        return self.alive
+
+    @property
+    def cpu_(self):
+        """The CPU the stub is currently bound to, or -1."""
+        return self.cpu
+
+    def syscall(self, long nr, unsigned long a0=0, unsigned long a1=0, unsigned long a2=0,
+                unsigned long a3=0, unsigned long a4=0, unsigned long a5=0):
+        """Run host system call ``nr`` in the stub and return its raw result
+        (a negative errno on failure: the caller decides what is an error).
+
+        Sets rip to the stub's ``syscall`` instruction and continues; the
+        ``int3`` after it stops the stub (gVisor subprocess.go ``syscall``).
+        Interrupt signals that arrive meanwhile are swallowed: interrupt()
+        records its request in the context, not in the signal.
+        """
+        cdef user_regs_struct r = self.template
+        cdef int status = 0
+        cdef long rc
+        cdef pid_t got
+        cdef int sig
+        self._check_thread()
+        r.rip = self.syscall_addr
+        r.rax = <unsigned long long>nr
+        r.orig_rax = <unsigned long long>-1
+        r.rdi = a0
+        r.rsi = a1
+        r.rdx = a2
+        r.r10 = a3
+        r.r8 = a4
+        r.r9 = a5
+        with nogil:
+            rc = pysb_raw_ptrace(PTRACE_SETREGS, self.pid, NULL, &r)
+            while rc >= 0:
+                rc = pysb_raw_ptrace(PTRACE_CONT, self.pid, NULL, NULL)
+                if rc < 0:
+                    break
+                got = _wait(self.pid, &status)
+                if got < 0:
+                    rc = -1
+                    break
+                if not WIFSTOPPED(status):
+                    break
+                sig = WSTOPSIG(status)
+                if sig == SIGTRAP:
+                    rc = pysb_raw_ptrace(PTRACE_GETREGS, self.pid, NULL, &r)
+                    break
+                # Some other signal (interrupt, an outside SIGSTOP) stopped the
+                # stub before or after the syscall; it is dropped by continuing
+                # with data 0. rip tells whether the syscall already ran.
+        if rc < 0:
+            self._raise_errno(f"injecting syscall {nr}")
+        if not WIFSTOPPED(status):
+            self._note_exit(status)
+            raise StubExitedError(
+                f"stub {self.pid} died injecting syscall {nr} (status {status:#x}; "
+                "a seccomp violation kills it with SIGSYS)")
+        if r.rip != self.syscall_addr + 3:
+            # Cannot happen with an intact stub; do not keep a stub in an
+            # unknown state around.
+            self.kill()
+            raise StubExitedError(
+                f"stub {self.pid} trapped at {r.rip:#x} injecting syscall {nr}; killed it")
+        return <long>r.rax
+
+    def kill(self):
+        """SIGKILL the stub and reap it. Idempotent; any thread may call it
+        (wait(2) reaps the child of any thread of the thread group), but not
+        while the tracer thread is switching into this stub."""
+        if self.pid <= 0 or self.reaped:
+            return
+        self.alive = False
+        try:
+            os.kill(self.pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap()
+
+    cdef void _reap(self) noexcept:
+        cdef int status = 0
+        cdef pid_t got
+        cdef pid_t pid = self.pid
+        with nogil:
+            while True:
+                got = waitpid(pid, &status, __WALL)
+                if got < 0 and errno == EINTR:
+                    continue
+                if got == pid and WIFSTOPPED(status):
+                    continue  # a ptrace stop racing with the kill
+                break
+        self.reaped = True
+        if got == pid:
+            self._note_exit(status)
+        elif self.exit_status < 0:
+            self.exit_status = 128 + SIGKILL
+
+    def __dealloc__(self):
+        # An address space dropped without release() must not leave a
+        # stopped stub or a zombie behind.
+        if self.pid > 0 and not self.reaped:
+            try:
+                os.kill(self.pid, SIGKILL)
+            except OSError:
+                pass
+            self._reap()
+
+    cdef int bind(self, int mode) noexcept nogil:
+        """Keep the stub on the tracer's current CPU (gVisor thread.bind)."""
+        cdef int cpu
+        if mode == 0:
+            return 0
+        cpu = sched_getcpu()
+        if cpu < 0 or cpu == self.cpu:
+            return 0
+        if mode == 2:
+            pysb_bind_cpu(0, cpu)
+        if pysb_bind_cpu(self.pid, cpu) == 0:
+            self.cpu = cpu
+        return 0
+
+    def unbind(self):
+        """Let the stub run on any CPU the tracer may use (benchmarks)."""
+        if pysb_unbind_cpu(self.pid) == 0:
+            self.cpu = -1
+
+    def get_regset(self, int note, size_t size=16384):
+        """PTRACE_GETREGSET: the ``note`` regset (NT_X86_XSTATE = 0x202 for the
+        XSAVE area, NT_PRFPREG = 2 for the legacy FXSAVE area) of the stopped stub."""
+        cdef bytearray buf = bytearray(size)
+        cdef unsigned char[:] view = buf
+        cdef iovec iov
+        self._check_thread()
+        iov.iov_base = &view[0]
+        iov.iov_len = size
+        if pysb_raw_ptrace(PTRACE_GETREGSET, self.pid, <void *><long>note, &iov) < 0:
+            self._raise_errno("PTRACE_GETREGSET")
+        return bytes(buf[:iov.iov_len])
+
+    def set_regset(self, int note, const unsigned char[:] data):
+        """PTRACE_SETREGSET: the inverse of ``get_regset`` (the kernel validates XSAVE headers)."""
+        cdef iovec iov
+        self._check_thread()
+        if data.shape[0] == 0:
+            raise ValueError("empty regset")
+        iov.iov_base = <void *>&data[0]
+        iov.iov_len = data.shape[0]
+        if pysb_raw_ptrace(PTRACE_SETREGSET, self.pid, <void *><long>note, &iov) < 0:
+            self._raise_errno("PTRACE_SETREGSET")
+
+    def template_registers(self):
+        """The registers the stub had at its post-exec stop (rsp is its initial stack)."""
+        cdef Registers regs = Registers()
+        regs.regs = self.template
+        return regs
+
+    def segments(self):
+        """(cs, ss, ds, es, fs, gs) the stub started with; every switch forces them."""
+        t = self.template
+        return (t.cs, t.ss, t.ds, t.es, t.fs, t.gs)
+
+
+cdef inline pid_t _wait(pid_t pid, int *status) noexcept nogil:
+    cdef pid_t got
+    while True:
+        got = waitpid(pid, status, __WALL)
+        if got < 0 and errno == EINTR:
+            continue
+        return got
+
+
+cdef class SwitchState:
+    """Per-Context state of the switch loop: the interrupt protocol and the
+    details of the last trap (``signo``, ``code``, ``addr``).
+
+    Interrupt protocol (lock free, int ``state``): IDLE -> RUNNING while a
+    switch runs; ``interrupt`` turns IDLE into PENDING (the next switch returns
+    Interrupted without running) or RUNNING into PENDING and tgkills the stub
+    with INTERRUPT_SIGNAL, whose signal-delivery-stop ends the switch. A
+    request is never lost: a switch that ends with another trap while PENDING
+    leaves PENDING set for the next one. A late signal can cause a spurious
+    Interrupted, which callers must tolerate (the interface allows it).
+    """
+
+    cdef int state
+    cdef int target
+    cdef readonly int signo
+    cdef readonly int code
+    cdef readonly unsigned long addr
+    cdef readonly int pin_mode
+    cdef readonly unsigned long switches
+
+    def __cinit__(self, int pin_mode=PIN_FOLLOW):
+        if pin_mode not in (PIN_NONE, PIN_FOLLOW, PIN_BOTH):
+            raise ValueError(f"bad pin mode {pin_mode}")
+        self.state = ST_IDLE
+        self.target = -1
+        self.pin_mode = pin_mode
+
+    def interrupt(self):
+        """Thread safe; see the class docstring."""
+        cdef int s
+        cdef int target
+        while True:
+            s = pysb_atomic_load(&self.state)
+            if s == ST_IDLE:
+                if pysb_atomic_cas(&self.state, ST_IDLE, ST_PENDING):
+                    return
+            elif s == ST_RUNNING:
+                target = self.target
+                if pysb_atomic_cas(&self.state, ST_RUNNING, ST_PENDING):
+                    if target > 0:
+                        pysb_raw_tgkill(target, target, INTERRUPT_SIGNAL)
+                    return
+            else:
+                return
+
+    @property
+    def pending(self):
+        """Whether an interrupt is recorded and not yet reported."""
+        return pysb_atomic_load(&self.state) == ST_PENDING
+
+    def switch(self, Stub stub, Registers regs):
+        """Run ``regs`` in ``stub`` until a trap; return a TRAP_* code.
+
+        ``regs`` is updated in place. cs/ss/ds/es/fs/gs are forced to the
+        stub's own selectors so the application cannot switch to 32-bit mode
+        (gVisor resetSysemuRegs).
+        """
+        cdef user_regs_struct r
+        cdef int kind
+        cdef int status = 0
+        cdef int old
+        cdef int saved_errno = 0
+        cdef siginfo_t si
+        stub._check_thread()
+        self.target = stub.pid
+        if not pysb_atomic_cas(&self.state, ST_IDLE, ST_RUNNING):
+            # PENDING: report it without running.
+            pysb_atomic_xchg(&self.state, ST_IDLE)
+            return TRAP_INTERRUPTED
+        r = regs.regs
+        r.cs = stub.template.cs
+        r.ss = stub.template.ss
+        r.ds = stub.template.ds
+        r.es = stub.template.es
+        r.fs = stub.template.fs
+        r.gs = stub.template.gs
+        memset(&si, 0, sizeof(si))
+        with nogil:
+            stub.bind(self.pin_mode)
+            kind = _run(stub.pid, &r, &status, &si)
+            if kind == K_ERROR:
+                saved_errno = errno
+        old = pysb_atomic_xchg(&self.state, ST_IDLE)
+        if old == ST_PENDING and kind != K_INTERRUPTED:
+            pysb_atomic_cas(&self.state, ST_IDLE, ST_PENDING)
+        self.switches += 1
+        if kind == K_ERROR:
+            stub._raise_errno("switch", saved_errno)
+        if kind == K_EXITED:
+            stub._note_exit(status)
+            raise StubExitedError(f"stub {stub.pid} died (status {status:#x})")
+        regs.regs = r
+        self.signo = si.si_signo
+        self.code = si.si_code
+        self.addr = pysb_si_addr(&si)
+        if kind == K_SIGNAL and si.si_signo == SIGSYS and si.si_code == SYS_SECCOMP:
+            if pysb_si_call_addr(&si) >> 12 == VSYSCALL_PAGE >> 12:
+                # A vsyscall (gettimeofday/time/getcpu at 0xffffffffff600000):
+                # the host's emulation already popped the return address
+                # (arch/x86/entry/vsyscall/vsyscall_64.c, emulate_vsyscall) and
+                # our filter trapped the call itself, so it is an ordinary
+                # system call for the Sentry to serve.
+                regs.regs.orig_rax = <unsigned long long>pysb_si_syscall(&si)
+                regs.regs.rax = <unsigned long long>-38  # -ENOSYS, as at syscall entry
+                return TRAP_SYSCALL
+        return kind
+
+
+cdef int _run(pid_t pid, user_regs_struct *r, int *status, siginfo_t *si) noexcept nogil:
+    """SETREGS, SYSEMU, wait, GETREGS until a stop the Sentry must see."""
+    cdef int sig
+    while True:
+        if pysb_raw_ptrace(PTRACE_SETREGS, pid, NULL, r) < 0:
+            return K_ERROR
+        if pysb_raw_ptrace(PTRACE_SYSEMU, pid, NULL, NULL) < 0:
+            return K_ERROR
+        if _wait(pid, status) < 0:
+            return K_ERROR
+        if not WIFSTOPPED(status[0]):
+            return K_EXITED
+        if pysb_raw_ptrace(PTRACE_GETREGS, pid, NULL, r) < 0:
+            return K_ERROR
+        sig = WSTOPSIG(status[0])
+        if sig == (SIGTRAP | 0x80):
+            if r.rcx == r.rip:
+                return K_SYSCALL
+            # Not the `syscall` instruction (which always sets rcx to the
+            # next rip) but a 32-bit entry, int 0x80 or sysenter (both two
+            # bytes): the Sentry is x86_64 only, so it faults as on a kernel
+            # without IA32 emulation (#GP, SIGSEGV/SI_KERNEL, rip at the
+            # instruction). The call never ran on the host (SYSEMU).
+            r.rip -= 2
+            r.rax = r.orig_rax
+            si.si_signo = SIGSEGV
+            si.si_code = SI_KERNEL
+            return K_SIGNAL
+        if sig == SIGCHLD:  # INTERRUPT_SIGNAL
+            return K_INTERRUPTED
+        if sig == SIGSTOP:
+            # Job control from outside the sandbox: drop it and carry on.
+            continue
+        if pysb_raw_ptrace(PTRACE_GETSIGINFO, pid, NULL, si) < 0:
+            return K_ERROR
+        if sig == SIGSEGV and si.si_code != SI_KERNEL and si.si_code > 0:
+            return K_FAULT
+        if si.si_code <= 0:
+            # Sent by a process (kill/tgkill, si_code SI_USER/SI_TKILL), not
+            # raised by an instruction: nothing the application did. Drop it.
+            continue
+        return K_SIGNAL

@@ -1,0 +1,127 @@
+"""The stub's seccomp filter (classic BPF, built here so the addresses are exact).
+
+Every application system call is stopped by PTRACE_SYSEMU before seccomp runs
+(kernel/entry/common.c ``syscall_trace_enter`` returns before
+``__secure_computing`` under SYSCALL_WORK_SYSCALL_EMU), so this filter only
+ever sees the calls the Sentry injects with PTRACE_CONT, and anything that
+escaped SYSEMU. It allows exactly:
+
+- ``mmap(addr, len, prot, MAP_SHARED|MAP_FIXED, STUB_MEMORY_FD, off)``,
+  ``munmap``, ``mprotect``,
+- executed at the stub's injection ``syscall`` instruction,
+
+traps (SIGSYS) the host's vsyscall emulation, which consults seccomp
+(arch/x86/entry/vsyscall/vsyscall_64.c), so the Sentry serves vsyscalls like
+system calls, and kills the stub for anything else (gVisor's stub filter has
+the same shape: a short allow list, default kill).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from sentry.hostsys.mm import MAP_FIXED, MAP_SHARED
+from sentry.hostsys.proc import (
+    AUDIT_ARCH_X86_64,
+    SECCOMP_RET_ALLOW,
+    SECCOMP_RET_KILL_PROCESS,
+    SECCOMP_RET_TRAP,
+)
+
+# linux/filter.h / linux/bpf_common.h opcodes.
+BPF_LD_W_ABS = 0x20
+BPF_JEQ_K = 0x15
+BPF_RET_K = 0x06
+
+# struct seccomp_data (include/uapi/linux/seccomp.h).
+_NR = 0
+_ARCH = 4
+_IP_LO = 8
+_IP_HI = 12
+
+
+def _arg_lo(n: int) -> int:
+    return 16 + 8 * n
+
+
+SYS_MMAP = 9
+SYS_MPROTECT = 10
+SYS_MUNMAP = 11
+
+#: Allowed ``flags`` of an injected mmap: the mirror only ever maps the MemoryFile.
+STUB_MMAP_FLAGS = MAP_SHARED | MAP_FIXED
+
+VSYSCALL_IP_HI = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Insn:
+    """One ``struct sock_filter`` row."""
+
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+
+def build_stub_filter(syscall_ip: int, memory_fd: int) -> list[Insn]:
+    """The filter for a stub whose injection ``syscall`` is at ``syscall_ip``.
+
+    seccomp sees the instruction pointer *after* the syscall instruction.
+    """
+    after = syscall_ip + 2
+    if after >> 32 == VSYSCALL_IP_HI:
+        raise ValueError("the stub cannot live in the vsyscall range")
+    prog: list[tuple[int, int | str, int | str, int]] = []
+    labels: dict[str, int] = {}
+
+    def emit(code: int, k: int, jt: int | str = 0, jf: int | str = 0) -> None:
+        prog.append((code, jt, jf, k))
+
+    def label(name: str) -> None:
+        labels[name] = len(prog)
+
+    emit(BPF_LD_W_ABS, _ARCH)
+    emit(BPF_JEQ_K, AUDIT_ARCH_X86_64, 0, "kill")
+    emit(BPF_LD_W_ABS, _IP_HI)
+    emit(BPF_JEQ_K, VSYSCALL_IP_HI, "trap", 0)
+    emit(BPF_JEQ_K, after >> 32, 0, "kill")
+    emit(BPF_LD_W_ABS, _IP_LO)
+    emit(BPF_JEQ_K, after & 0xFFFFFFFF, 0, "kill")
+    emit(BPF_LD_W_ABS, _NR)
+    emit(BPF_JEQ_K, SYS_MUNMAP, "allow", 0)
+    emit(BPF_JEQ_K, SYS_MPROTECT, "allow", 0)
+    emit(BPF_JEQ_K, SYS_MMAP, 0, "kill")
+    # mmap: fd (an int: the kernel truncates to 32 bits) and flags.
+    emit(BPF_LD_W_ABS, _arg_lo(4))
+    emit(BPF_JEQ_K, memory_fd, 0, "kill")
+    emit(BPF_LD_W_ABS, _arg_lo(3) + 4)
+    emit(BPF_JEQ_K, 0, 0, "kill")
+    emit(BPF_LD_W_ABS, _arg_lo(3))
+    emit(BPF_JEQ_K, STUB_MMAP_FLAGS, "allow", "kill")
+    label("kill")
+    emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
+    label("trap")
+    emit(BPF_RET_K, SECCOMP_RET_TRAP)
+    label("allow")
+    emit(BPF_RET_K, SECCOMP_RET_ALLOW)
+
+    out = []
+    for i, (code, jt, jf, k) in enumerate(prog):
+
+        def rel(target: int | str, i: int = i) -> int:
+            if isinstance(target, int):
+                return target
+            off = labels[target] - i - 1
+            if not 0 <= off < 256:
+                raise ValueError(f"seccomp filter jump to {target} out of range")
+            return off
+
+        out.append(Insn(code, rel(jt), rel(jf), k))
+    return out
+
+
+def encode(prog: list[Insn]) -> bytes:
+    """The filter as the kernel reads it (``struct sock_filter[]``)."""
+    return b"".join(struct.pack("<HBBI", i.code, i.jt, i.jf, i.k) for i in prog)

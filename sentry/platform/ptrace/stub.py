@@ -1,0 +1,122 @@
+"""Locating, starting and preparing a stub process (see the package docstring)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentry.hostsys import ptrace as hptrace
+from sentry.platform.ptrace import seccomp
+from sentry.platform.ptrace._ptrace import Stub
+
+#: The descriptor number the MemoryFile has inside every stub.
+STUB_MEMORY_FD = 3
+
+#: x86_64 TASK_SIZE with 4-level paging (arch/x86/include/asm/page_64_types.h):
+#: nothing the stub could hold lies above it (5-level paging only maps there
+#: on request).
+TASK_SIZE = 0x7FFFFFFFF000
+
+SYS_PRCTL = 157
+SYS_SECCOMP = 317
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_SET_MODE_FILTER = 1
+
+PAGE_SIZE = 4096
+
+_STUB_PATH = Path(__file__).resolve().parent / "stub" / "ptrace_stub"
+
+
+@dataclass(frozen=True, slots=True)
+class StubImage:
+    """The stub binary: an open descriptor to exec and its one segment."""
+
+    fd: int
+    entry: int
+    start: int
+    end: int
+
+
+def open_stub_image(path: Path = _STUB_PATH) -> StubImage:
+    """Open the stub and check it has the layout the platform relies on: one
+    PT_LOAD, R+X, not writable, entry inside it, page aligned."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"ptrace stub binary {path} is missing; build it with `pip install -e .`"
+        ) from None
+    try:
+        header = os.pread(fd, 4096, 0)
+        if header[:4] != b"\x7fELF" or header[4] != 2 or header[18] != 62:
+            raise ValueError(f"{path} is not an x86_64 ELF64 file")
+        (e_type,) = struct.unpack_from("<H", header, 16)
+        (entry, phoff) = struct.unpack_from("<QQ", header, 24)
+        (phentsize, phnum) = struct.unpack_from("<HH", header, 54)
+        if e_type != 2:
+            raise ValueError(f"{path} must be ET_EXEC (static, not PIE)")
+        loads = []
+        for i in range(phnum):
+            p_type, p_flags, _off, vaddr, _pa, _fsz, memsz = struct.unpack_from(
+                "<IIQQQQQ", header, phoff + i * phentsize
+            )
+            if p_type == 1:
+                loads.append((p_flags, vaddr, memsz))
+        if len(loads) != 1:
+            raise ValueError(f"{path} must have exactly one PT_LOAD segment, has {len(loads)}")
+        flags, vaddr, memsz = loads[0]
+        if flags & 2 or not flags & 1:
+            raise ValueError(f"{path}: the stub segment must be executable and not writable")
+        start = vaddr & ~(PAGE_SIZE - 1)
+        end = (vaddr + memsz + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        if not start <= entry < end:
+            raise ValueError(f"{path}: entry {entry:#x} outside its segment")
+        return StubImage(fd, entry, start, end)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def start_stub(image: StubImage, memory_fd: int) -> Stub:
+    """Spawn a stub traced by the calling thread and make it a bare, filtered
+    address space: seccomp on, everything but its code page unmapped.
+
+    The set-up calls are injected like every later one, so the stub never
+    runs a system call of its own choosing.
+    """
+    pid = hptrace.spawn_stub(image.fd, memory_fd, STUB_MEMORY_FD)
+    stub = Stub(pid, image.entry)
+    try:
+        prepare_stub(stub, image)
+    except BaseException:
+        stub.kill()
+        raise
+    return stub
+
+
+def _inject(stub: Stub, nr: int, *args: int) -> int:
+    rc = stub.syscall(nr, *args)
+    if -4096 < rc < 0:
+        raise OSError(-rc, f"stub {stub.pid}: injected syscall {nr}: {os.strerror(-rc)}")
+    return rc
+
+
+def prepare_stub(stub: Stub, image: StubImage) -> None:
+    """Install the seccomp filter, then unmap stack, vdso, vvar and headers."""
+    # The filter and its sock_fprog go on the stub's stack (still mapped
+    # now); the kernel copies them when the filter is installed.
+    rsp = stub.template_registers().rsp
+    prog = seccomp.build_stub_filter(image.entry, STUB_MEMORY_FD)
+    code = seccomp.encode(prog)
+    filter_addr = (rsp - 4096 - len(code)) & ~15
+    fprog_addr = filter_addr - 16
+    hptrace.process_vm_writev(stub.pid, filter_addr, code)
+    hptrace.process_vm_writev(
+        stub.pid, fprog_addr, struct.pack("<HxxxxxxQ", len(prog), filter_addr)
+    )
+    _inject(stub, SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _inject(stub, SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, fprog_addr)
+    _inject(stub, seccomp.SYS_MUNMAP, 0, image.start)
+    _inject(stub, seccomp.SYS_MUNMAP, image.end, TASK_SIZE - image.end)

@@ -1,0 +1,65 @@
+"""The x86_64 syscall table: registration and lookup.
+
+Handler modules register with the ``syscall`` decorator::
+
+    @syscall(0, "read", note="regular files, pipes, ttys")
+    def sys_read(t: Task, args: SyscallArgs) -> int: ...
+
+Numbers without a registered handler are listed with ``unimplemented`` so
+that every entry carries a support level and a note; the dispatcher answers
+them with ENOSYS and logs the first call of each.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: The six raw argument registers (rdi, rsi, rdx, r10, r8, r9).
+SyscallArgs = tuple[int, int, int, int, int, int]
+Handler = Callable[[Any, SyscallArgs], int]
+
+
+class Support(enum.Enum):
+    """How completely an entry follows Linux (shown in docs/syscalls.md)."""
+
+    FULL = "full"  # Linux semantics, all flags
+    PARTIAL = "partial"  # common cases; the note says what is missing
+    ERROR = "error"  # deliberately refused with a fixed errno (e.g. EPERM for reboot)
+    UNIMPLEMENTED = "unimplemented"  # ENOSYS
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row of the table."""
+
+    nr: int
+    name: str
+    handler: Handler | None
+    support: Support
+    note: str
+
+
+TABLE: dict[int, Entry] = {}
+
+
+def syscall(
+    nr: int, name: str, support: Support = Support.FULL, note: str = ""
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of syscall ``nr``."""
+
+    def register(fn: Handler) -> Handler:
+        if nr in TABLE and TABLE[nr].handler is not None:
+            raise ValueError(f"syscall {nr} ({name}) registered twice")
+        TABLE[nr] = Entry(nr, name, fn, support, note)
+        return fn
+
+    return register
+
+
+def unimplemented(nr: int, name: str, note: str = "") -> None:
+    """List ``nr`` as answered with ENOSYS (keeps a handler registered elsewhere)."""
+    if nr not in TABLE:
+        TABLE[nr] = Entry(nr, name, None, Support.UNIMPLEMENTED, note)

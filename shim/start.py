@@ -1,0 +1,146 @@
+"""``start``: find or launch the pod's shim and print its address.
+
+containerd runs ``start`` with the bundle as cwd and reads stdout and stderr
+together (CombinedOutput), so nothing but the answer may be printed, and
+the daemon must not inherit those pipes (reference §1.3-1.5). Steps (runc
+v2 manager Start): grouping key → socket address; if a live shim already
+listens there (EADDRINUSE + connectable), reuse it; else listen, write the
+bundle's ``address`` file and start the daemon (own session, stdio on
+/dev/null, the listening socket as fd 3). The answer is the plain address
+(every containerd accepts it), or a BootstrapResult proto (version 2,
+ttrpc) when containerd 2.3+ sent BootstrapParams.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+from protos.containerd.runtime.bootstrap.v1 import bootstrap_pb2
+from shim import address as addr
+from shim import options
+from shim.flags import Flags
+
+DAEMON_ENV = {"GOMAXPROCS": "2"}
+
+
+class StartError(Exception):
+    """``start`` cannot complete; the message goes to containerd."""
+
+
+def daemon_argv(flags: Flags, grpc_address: str, namespace: str) -> list[str]:
+    """How to re-execute ourselves as the serving daemon."""
+    exe = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if exe and os.access(exe, os.X_OK) and not exe.endswith(".py"):
+        base = [exe]
+    else:
+        base = [sys.executable, "-m", "shim.main"]
+    argv = [*base, "-namespace", namespace, "-id", flags.id, "-address", grpc_address]
+    if flags.debug:
+        argv.append("-debug")
+    return argv
+
+
+def start(flags: Flags, stdin: bytes, bundle: str | None = None) -> bytes:
+    """Do ``start``; returns what to print on stdout."""
+    bundle = bundle or os.getcwd()
+    if not flags.id:
+        raise StartError("start: -id is required")
+    try:
+        received = options.parse_start_stdin(stdin)
+        config = options.config_from_options(received.options)
+    except options.OptionsError as exc:
+        raise StartError(str(exc)) from None
+    options.save(bundle, config)
+    boot = received.bootstrap
+    namespace = (
+        flags.namespace or (boot.namespace if boot else "") or os.environ.get("NAMESPACE", "")
+    )
+    grpc_address = flags.address or (boot.containerd_grpc_address if boot else "")
+    grpc_address = grpc_address or os.environ.get("GRPC_ADDRESS", "")
+    if not namespace:
+        raise StartError("start: -namespace is required")
+    socket_dir = boot.socket_dir if boot is not None and boot.HasField("socket_dir") else ""
+    group = addr.grouping_key(bundle, flags.id)
+    try:
+        address = addr.socket_address(grpc_address, namespace, group, socket_dir or addr.SOCKET_DIR)
+    except addr.AddressError as exc:
+        raise StartError(str(exc)) from None
+    try:
+        listener = addr.listen(address)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise StartError(f"cannot listen on {address}: {exc.strerror}") from None
+        if addr.can_connect(address):
+            # Another container of this pod already has its shim: share it.
+            addr.write_address(bundle, address)
+            return _answer(address, boot)
+        addr.remove_socket(address)
+        try:
+            listener = addr.listen(address)
+        except OSError as exc2:
+            raise StartError(f"cannot listen on {address}: {exc2.strerror}") from None
+    try:
+        addr.write_address(bundle, address)
+        env = dict(os.environ)
+        env.update(DAEMON_ENV)
+        if boot is not None:
+            env.setdefault("TTRPC_ADDRESS", boot.containerd_ttrpc_address)
+        env.setdefault("NAMESPACE", namespace)
+        fd = listener.fileno()
+        daemon = subprocess.Popen(
+            daemon_argv(flags, grpc_address, namespace),
+            cwd=bundle,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(fd,),
+            # `start` is single-threaded, so preexec_fn is safe here.
+            preexec_fn=_move_to_fd3(fd),  # noqa: PLW1509
+            start_new_session=True,
+            close_fds=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        addr.remove_socket(address)
+        raise StartError(f"cannot start the shim daemon: {exc}") from None
+    finally:
+        listener.close()
+    adjust_oom_score(daemon.pid)
+    return _answer(address, boot)
+
+
+def adjust_oom_score(pid: int, parent: int | None = None) -> None:
+    """Make the shim one step likelier to be OOM-killed than containerd.
+
+    As containerd's shims (runtime/v2/shim/util_unix.go AdjustOOMScore):
+    containerd's own oom_score_adj + 1, at most 1000 (proc(5)). Raising a
+    score needs no privilege; a failure only costs that preference.
+    """
+    parent = os.getppid() if parent is None else parent
+    try:
+        with open(f"/proc/{parent}/oom_score_adj", encoding="ascii") as f:
+            score = min(int(f.read()) + 1, 1000)
+        with open(f"/proc/{pid}/oom_score_adj", "w", encoding="ascii") as f:
+            f.write(str(score))
+    except (OSError, ValueError):
+        pass
+
+
+def _move_to_fd3(fd: int):  # type: ignore[no-untyped-def]
+    def setup() -> None:
+        if fd != 3:
+            os.dup2(fd, 3)
+        os.set_inheritable(3, True)
+
+    return setup
+
+
+def _answer(address: str, boot: bootstrap_pb2.BootstrapParams | None) -> bytes:
+    if boot is None:
+        return address.encode()
+    return bootstrap_pb2.BootstrapResult(
+        version=2, address=address, protocol="ttrpc"
+    ).SerializeToString()

@@ -1,0 +1,69 @@
+import pytest
+
+from sentry.abi.mm import PAGE_SIZE
+from sentry.memory import MemoryFile, MemoryFileExhausted
+
+
+@pytest.fixture
+def mf():
+    f = MemoryFile(size=64 * PAGE_SIZE)
+    yield f
+    f.close()
+
+
+def test_allocate_is_contiguous_and_zeroed(mf):
+    a = mf.allocate(3)
+    b = mf.allocate(2)
+    assert b == a + 3 * PAGE_SIZE
+    mf.view(a, 4)[:] = b"abcd"
+    mf.dec_ref(a, 3)
+    c = mf.allocate(1)
+    assert c == a
+    assert bytes(mf.view(c, 4)) == bytes(4)  # freed pages come back zeroed
+
+
+def test_refcounts_keep_shared_pages(mf):
+    a = mf.allocate(1)
+    mf.inc_ref(a)
+    assert mf.refcount(a) == 2
+    mf.view(a, 1)[:] = b"x"
+    mf.dec_ref(a)
+    assert mf.refcount(a) == 1
+    assert bytes(mf.view(a, 1)) == b"x"  # still allocated
+    assert mf.allocated_pages == 1
+    mf.dec_ref(a)
+    assert mf.allocated_pages == 0
+
+
+def test_exhaustion_is_reported(mf):
+    mf.allocate(60)
+    with pytest.raises(MemoryFileExhausted):
+        mf.allocate(5)
+
+
+def test_free_ranges_coalesce(mf):
+    pages = [mf.allocate(1) for _ in range(4)]
+    mf.allocate(1)  # keep the bump pointer above
+    for p in (pages[0], pages[2], pages[1]):
+        mf.dec_ref(p)
+    assert mf.allocate(3) == pages[0]
+
+
+def test_bad_size_rejected():
+    with pytest.raises(ValueError):
+        MemoryFile(size=PAGE_SIZE + 1)
+
+
+def test_view_out_of_range(mf):
+    with pytest.raises(ValueError):
+        mf.view(63 * PAGE_SIZE, 2 * PAGE_SIZE)
+
+
+def test_dec_ref_pages_frees_in_runs(mf):
+    a = mf.allocate(4)
+    b = mf.allocate(1)
+    mf.inc_ref(b)
+    mf.dec_ref_pages([a + 3 * PAGE_SIZE, a, b, a + PAGE_SIZE, a + 2 * PAGE_SIZE])
+    assert mf.refcount(b) == 1
+    assert mf.allocated_pages == 1
+    assert mf.allocate(4) == a

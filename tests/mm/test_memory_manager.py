@@ -1,0 +1,337 @@
+import pytest
+
+from sentry.abi.errors import EACCES, EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
+from sentry.abi.mm import (
+    MADV_DONTNEED,
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_GROWSDOWN,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PAGE_SIZE,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_RWX,
+    PROT_WRITE,
+)
+from sentry.memory import MemoryFile
+from sentry.mm import MemoryManager
+from sentry.platform import AccessType
+
+from .fakes import BytesMappable, RecordingAddressSpace
+
+LO = 0x10000
+HI = 0x7F0000000000
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+RW = PROT_READ | PROT_WRITE
+
+
+@pytest.fixture
+def mf():
+    f = MemoryFile(size=1 << 30)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def mm(mf):
+    m = MemoryManager(mf, RecordingAddressSpace(), LO, HI)
+    yield m
+    m.release()
+
+
+def test_anonymous_mapping_reads_zero_and_round_trips(mm):
+    addr = mm.mmap(0, 3 * PAGE_SIZE, RW, ANON)
+    assert addr % PAGE_SIZE == 0 and LO <= addr < HI
+    assert mm.copy_in(addr, 16) == bytes(16)
+    mm.copy_out(addr + PAGE_SIZE - 2, b"hello")  # crosses a page boundary
+    assert mm.copy_in(addr + PAGE_SIZE - 2, 5) == b"hello"
+
+
+def test_top_down_placement_and_hint(mm):
+    a = mm.mmap(0, PAGE_SIZE, RW, ANON)
+    b = mm.mmap(0, PAGE_SIZE, RW, ANON)
+    assert b == a - PAGE_SIZE
+    hint = 0x200000000
+    assert mm.mmap(hint, PAGE_SIZE, RW, ANON) == hint
+
+
+def test_fault_populates_and_mirrors(mm):
+    addr = mm.mmap(0, 64 * PAGE_SIZE, RW, ANON)
+    assert mm.handle_fault(addr + 5 * PAGE_SIZE + 3, AccessType.WRITE)
+    space = mm.address_space
+    assert (addr + 5 * PAGE_SIZE) in space.pages
+    # fault-around mirrored a whole window with one call
+    maps = [c for c in space.calls if c[0] == "map"]
+    assert len(maps) == 1 and maps[0][2] == 16 * PAGE_SIZE and maps[0][4] == RW
+
+
+def test_fault_denied_by_protection(mm):
+    addr = mm.mmap(0, PAGE_SIZE, PROT_READ, ANON)
+    assert not mm.handle_fault(addr, AccessType.WRITE)
+    assert mm.handle_fault(addr, AccessType.READ)
+    assert not mm.handle_fault(addr, AccessType.EXECUTE)
+    none = mm.mmap(0, PAGE_SIZE, PROT_NONE, ANON)
+    assert not mm.handle_fault(none, AccessType.READ)
+    assert not mm.handle_fault(0x1000, AccessType.READ)  # below min address, unmapped
+
+
+def test_copy_respects_protection(mm):
+    ro = mm.mmap(0, PAGE_SIZE, PROT_READ, ANON)
+    with pytest.raises(EFAULT):
+        mm.copy_out(ro, b"x")
+    mm.copy_out(ro, b"x", force=True)  # the loader writes read-only segments
+    assert mm.copy_in(ro, 1) == b"x"
+    none = mm.mmap(0, PAGE_SIZE, PROT_NONE, ANON)
+    with pytest.raises(EFAULT):
+        mm.copy_in(none, 1)
+    with pytest.raises(EFAULT):
+        mm.copy_in(0x7000, 1)
+
+
+def test_file_private_mapping(mm):
+    data = bytes(range(256)) * 40  # 10240 bytes: 2.5 pages
+    f = BytesMappable(data)
+    addr = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, mappable=f, offset=0)
+    assert mm.copy_in(addr + 4000, 300) == data[4000:4300]
+    assert mm.copy_in(addr + len(data), 16) == bytes(16)  # past EOF reads zero
+    mm.copy_out(addr, b"XY")
+    assert f.data[:2] == data[:2]  # private: the file is untouched
+    off = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE, mappable=f, offset=PAGE_SIZE)
+    assert mm.copy_in(off, 4) == data[PAGE_SIZE : PAGE_SIZE + 4]
+    rec = next(r for r in mm.vmas() if r.start == addr)
+    assert rec.perms == "rw-p" and rec.name == "/file" and (rec.dev, rec.inode) == (1, 2)
+
+
+def test_file_shared_mapping_is_coherent_and_written_back(mf):
+    f = BytesMappable(b"a" * PAGE_SIZE + b"b" * 100)
+    m1 = MemoryManager(mf, RecordingAddressSpace(), LO, HI)
+    m2 = MemoryManager(mf, RecordingAddressSpace(), LO, HI, file_cache=m1.file_cache)
+    a1 = m1.mmap(0, 2 * PAGE_SIZE, RW, MAP_SHARED, mappable=f)
+    a2 = m2.mmap(0, 2 * PAGE_SIZE, RW, MAP_SHARED, mappable=f)
+    m1.copy_out(a1 + PAGE_SIZE, b"XYZ")
+    assert m2.copy_in(a2 + PAGE_SIZE, 3) == b"XYZ"
+    m1.msync(a1, 2 * PAGE_SIZE, 4)
+    assert bytes(f.data[PAGE_SIZE : PAGE_SIZE + 4]) == b"XYZb"
+    assert len(f.data) == PAGE_SIZE + 100  # never extends the file
+    m2.copy_out(a2, b"Q")
+    m2.munmap(a2, 2 * PAGE_SIZE)
+    assert f.data[0:1] == b"Q"
+    m1.release()
+    m2.release()
+
+
+def test_map_fixed_replaces_and_noreplace_refuses(mm):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"old")
+    assert mm.mmap(base, PAGE_SIZE, PROT_READ, ANON | MAP_FIXED) == base
+    assert mm.copy_in(base, 3) == bytes(3)
+    with pytest.raises(EEXIST):
+        mm.mmap(base, PAGE_SIZE, RW, ANON | MAP_FIXED_NOREPLACE)
+    with pytest.raises(EINVAL):
+        mm.mmap(base + 1, PAGE_SIZE, RW, ANON | MAP_FIXED)
+    with pytest.raises(ENOMEM):
+        mm.mmap(HI, PAGE_SIZE, RW, ANON | MAP_FIXED)
+
+
+def test_mmap_argument_errors(mm):
+    with pytest.raises(EINVAL):
+        mm.mmap(0, 0, RW, ANON)
+    with pytest.raises(EINVAL):
+        mm.mmap(0, PAGE_SIZE, RW, MAP_PRIVATE, mappable=BytesMappable(b""), offset=1)
+    with pytest.raises(EINVAL):
+        mm.mmap(0, PAGE_SIZE, 0x80, ANON)
+
+
+def test_munmap_splits_and_frees(mm, mf):
+    base = mm.mmap(0, 3 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"1" * 3 * PAGE_SIZE)
+    used = mf.allocated_pages
+    mm.munmap(base + PAGE_SIZE, PAGE_SIZE)
+    assert mf.allocated_pages == used - 1
+    assert mm.copy_in(base, 1) == b"1" and mm.copy_in(base + 2 * PAGE_SIZE, 1) == b"1"
+    with pytest.raises(EFAULT):
+        mm.copy_in(base + PAGE_SIZE, 1)
+    with pytest.raises(EINVAL):
+        mm.munmap(base + 1, PAGE_SIZE)
+    mm.munmap(base, 3 * PAGE_SIZE)  # holes are fine
+    assert len(list(mm.vmas())) == 0
+
+
+def test_mprotect(mm):
+    base = mm.mmap(0, 3 * PAGE_SIZE, RW, ANON)
+    mm.handle_fault(base, AccessType.WRITE)
+    mm.mprotect(base + PAGE_SIZE, PAGE_SIZE, PROT_READ)
+    perms = [r.perms for r in mm.vmas()]
+    assert perms == ["rw-p", "r--p", "rw-p"]
+    assert base + PAGE_SIZE not in mm.address_space.pages  # re-mirrored lazily
+    assert not mm.handle_fault(base + PAGE_SIZE, AccessType.WRITE)
+    with pytest.raises(ENOMEM):
+        mm.mprotect(base, 5 * PAGE_SIZE, PROT_READ)
+    with pytest.raises(EINVAL):
+        mm.mprotect(base + 1, PAGE_SIZE, PROT_READ)
+
+
+def test_mprotect_respects_max_prot(mm):
+    f = BytesMappable(b"x" * PAGE_SIZE)
+    addr = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_SHARED, mappable=f, max_prot=PROT_READ | PROT_EXEC)
+    with pytest.raises(EACCES):
+        mm.mprotect(addr, PAGE_SIZE, RW)
+
+
+def test_brk(mm):
+    mm.brk_start = mm.brk_end = 0x600000
+    assert mm.brk(0) == 0x600000
+    assert mm.brk(0x600000 + 5000) == 0x600000 + 5000
+    mm.copy_out(0x600000 + 4999, b"z")
+    assert [r.name for r in mm.vmas()] == ["[heap]"]
+    assert mm.brk(0x600000 + 100) == 0x600000 + 100
+    with pytest.raises(EFAULT):
+        mm.copy_in(0x600000 + PAGE_SIZE, 1)
+    assert mm.brk(0x600000 + 5000) == 0x600000 + 5000
+    assert mm.copy_in(0x600000 + 4999, 1) == b"\0"  # shrunk pages come back zeroed
+    mm.mmap(0x800000, PAGE_SIZE, RW, ANON | MAP_FIXED)
+    assert mm.brk(0x900000) == 0x600000 + 5000  # collides: unchanged
+
+
+def test_mremap_grow_move_shrink(mm):
+    base = mm.mmap(0x200000000, 2 * PAGE_SIZE, RW, ANON)
+    mm.mmap(base + 2 * PAGE_SIZE, PAGE_SIZE, RW, ANON | MAP_FIXED)  # blocks growth in place
+    mm.copy_out(base, b"data")
+    with pytest.raises(ENOMEM):
+        mm.mremap(base, 2 * PAGE_SIZE, 4 * PAGE_SIZE, 0, 0)
+    moved = mm.mremap(base, 2 * PAGE_SIZE, 4 * PAGE_SIZE, MREMAP_MAYMOVE, 0)
+    assert moved != base and mm.copy_in(moved, 4) == b"data"
+    with pytest.raises(EFAULT):
+        mm.copy_in(base, 1)
+    assert mm.mremap(moved, 4 * PAGE_SIZE, PAGE_SIZE, 0, 0) == moved
+    target = 0x300000000
+    assert mm.mremap(moved, PAGE_SIZE, PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, target) == target
+    assert mm.copy_in(target, 4) == b"data"
+    with pytest.raises(EINVAL):
+        mm.mremap(target, PAGE_SIZE, PAGE_SIZE, MREMAP_FIXED, 0x400000000)
+    with pytest.raises(EFAULT):
+        mm.mremap(0x500000000, PAGE_SIZE, 2 * PAGE_SIZE, MREMAP_MAYMOVE, 0)
+
+
+def test_madvise_dontneed_zeroes_private_anon(mm):
+    base = mm.mmap(0, PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"abc")
+    mm.madvise(base, PAGE_SIZE, MADV_DONTNEED)
+    assert mm.copy_in(base, 3) == bytes(3)
+    with pytest.raises(EINVAL):
+        mm.madvise(base, PAGE_SIZE, 999)
+    with pytest.raises(ENOMEM):
+        mm.madvise(base, 3 * PAGE_SIZE, MADV_DONTNEED)
+
+
+def test_mincore(mm):
+    base = mm.mmap(0, 3 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base + PAGE_SIZE, b"x")
+    assert mm.mincore(base, 3 * PAGE_SIZE) == b"\0\1\0"
+    with pytest.raises(ENOMEM):
+        mm.mincore(base, 4 * PAGE_SIZE)
+
+
+def test_stack_grows_down_with_guard(mm):
+    top = 0x7E0000000000
+    stack = mm.mmap(top - 4 * PAGE_SIZE, 4 * PAGE_SIZE, RW, ANON | MAP_FIXED | MAP_GROWSDOWN)
+    assert mm.handle_fault(stack - 10 * PAGE_SIZE, AccessType.WRITE)
+    assert mm.vma_at(stack - 10 * PAGE_SIZE) is not None
+    assert not mm.handle_fault(top - (9 << 20), AccessType.WRITE)  # beyond the stack limit
+    mm.mmap(top - (600 << 10), PAGE_SIZE, RW, ANON | MAP_FIXED)
+    # now a mapping sits inside the guard gap below the stack
+    assert not mm.handle_fault(stack - 12 * PAGE_SIZE, AccessType.WRITE)
+
+
+def test_copy_on_write(mm, mf):
+    base = mm.mmap(0, PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"parent")
+    offset = mm._pages[base]
+    mf.inc_ref(offset)  # what fork will do: another owner
+    assert mm.handle_fault(base, AccessType.READ)
+    assert mm.address_space.pages[base][1] == PROT_READ  # mirrored read-only
+    assert mm.handle_fault(base, AccessType.WRITE)
+    fresh, prot = mm.address_space.pages[base]
+    assert fresh != offset and prot == RW
+    assert bytes(mf.view(fresh, 6)) == b"parent"
+    assert mf.refcount(offset) == 1
+    mf.dec_ref(offset)
+
+
+def test_copy_in_string_and_iovecs(mm):
+    base = mm.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base + PAGE_SIZE - 3, b"abcdef\0")
+    assert mm.copy_in_string(base + PAGE_SIZE - 3) == b"abcdef"
+    with pytest.raises(ENAMETOOLONG):
+        mm.copy_in_string(base + PAGE_SIZE - 3, 4)
+    mm.copy_out(base + 2 * PAGE_SIZE - 2, b"zz")
+    with pytest.raises(EFAULT):
+        mm.copy_in_string(base + 2 * PAGE_SIZE - 2)
+    iov = (0x1000).to_bytes(8, "little") + (5).to_bytes(8, "little")
+    mm.copy_out(base, iov * 2)
+    assert mm.copy_in_iovecs(base, 2) == [(0x1000, 5), (0x1000, 5)]
+    with pytest.raises(EINVAL):
+        mm.copy_in_iovecs(base, 5000)
+
+
+def test_release_frees_everything(mf):
+    space = RecordingAddressSpace()
+    m = MemoryManager(mf, space, LO, HI)
+    base = m.mmap(0, 8 * PAGE_SIZE, PROT_RWX, ANON)
+    m.copy_out(base, b"x" * 8 * PAGE_SIZE)
+    m.release()
+    assert mf.allocated_pages == 0 and space.released
+
+
+def test_fork_is_copy_on_write(mm, mf):
+    private = mm.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+    shared = mm.mmap(0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS)
+    mm.copy_out(private, b"before")
+    mm.copy_out(shared, b"shared")
+    assert mm.handle_fault(private, AccessType.WRITE)
+    assert mm.address_space.pages[private][1] == RW
+    used = mf.allocated_pages
+
+    child = mm.fork(RecordingAddressSpace())
+    assert private not in mm.address_space.pages  # the parent's next write faults
+    assert mf.allocated_pages == used  # nothing copied yet
+    assert child.handle_fault(private, AccessType.READ)
+    assert child.address_space.pages[private][1] == PROT_READ  # mirrored read-only
+
+    mm.copy_out(private, b"parent")  # the parent writes: it gets its own copy
+    assert child.copy_in(private, 6) == b"before"
+    assert mm.copy_in(private, 6) == b"parent"
+    assert child.handle_fault(private, AccessType.WRITE)  # last owner: no copy needed
+    child.copy_out(private, b"child!")
+    assert mm.copy_in(private, 6) == b"parent"
+
+    child.copy_out(shared, b"SHARED")  # shared mappings stay shared
+    assert mm.copy_in(shared, 6) == b"SHARED"
+    assert [r.perms for r in child.vmas()] == [r.perms for r in mm.vmas()]
+
+    child.release()
+    assert all(mf.refcount(off) == 1 for off in mm._pages.values())
+
+
+class _FullHostAddressSpace(RecordingAddressSpace):
+    """The host refuses every mapping, as when the sandbox's memory cgroup is full."""
+
+    def map_file(self, addr: int, length: int, offset: int, prot: int) -> None:
+        import errno
+
+        raise OSError(errno.ENOMEM, "stub mmap: Cannot allocate memory")
+
+
+def test_host_refusing_to_mirror_is_enomem_not_a_sentry_bug(mf):
+    m = MemoryManager(mf, _FullHostAddressSpace(), LO, HI)
+    try:
+        addr = m.mmap(0, PAGE_SIZE, RW, ANON)
+        with pytest.raises(ENOMEM):
+            m.handle_fault(addr, AccessType.WRITE)
+    finally:
+        m.release()

@@ -1,0 +1,278 @@
+"""White-box tests of the ptrace back end: the stub's isolation (maps, fds,
+seccomp), its lifetime, vsyscalls, CPU binding, threading rules."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentry.arch import Registers
+from sentry.hostsys import proc
+from sentry.platform import FaultTrap, SignalTrap, SyscallTrap
+from sentry.platform.ptrace import PtracePlatform, StubExitedError
+from sentry.platform.ptrace import stub as stubmod
+from sentry.platform.ptrace.platform import PtraceAddressSpace, PtraceContext
+from tests.platform import asm
+from tests.platform.conftest import CODE, DATA, PAGE, probe
+
+R, W, X = mmap.PROT_READ, mmap.PROT_WRITE, mmap.PROT_EXEC
+
+pytestmark = pytest.mark.ptrace
+
+
+@pytest.fixture
+def setup() -> Iterator[tuple[PtracePlatform, PtraceAddressSpace, PtraceContext, mmap.mmap]]:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, 16 * PAGE)
+    mem = mmap.mmap(fd, 16 * PAGE)
+    p = PtracePlatform(fd)
+    space, ctx = p.new_address_space(), p.new_context()
+    try:
+        yield p, space, ctx, mem
+    finally:
+        p.close()
+        mem.close()
+        os.close(fd)
+
+
+def _started(space: PtraceAddressSpace, ctx: PtraceContext, mem: mmap.mmap, code: bytes) -> int:
+    mem[0 : len(code)] = code
+    space.map_file(CODE, PAGE, 0, R | X)
+    assert isinstance(ctx.switch(space, Registers(rip=CODE)), SyscallTrap)
+    pid = space.stub_pid
+    assert pid is not None
+    return pid
+
+
+def test_stub_keeps_only_its_page_and_the_memory_file(setup) -> None:
+    p, space, ctx, mem = setup
+    pid = _started(space, ctx, mem, asm.SYSCALL)
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    ranges = [tuple(int(x, 16) for x in line.split()[0].split("-")) for line in maps]
+    vsyscall = (0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000)
+    assert ranges == [(CODE, CODE + PAGE), (p.image.start, p.image.end), vsyscall]
+    assert "[stack]" not in "".join(maps) and "[vdso]" not in "".join(maps)
+    assert os.listdir(f"/proc/{pid}/fd") == [str(stubmod.STUB_MEMORY_FD)]
+    status = dict(
+        line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    assert status["Seccomp"].strip() == "2"
+    assert status["NoNewPrivs"].strip() == "1"
+    assert int(status["SigBlk"], 16) == 0
+    assert int(status["TracerPid"]) == os.getpid()
+
+
+def test_seccomp_kills_a_stub_making_any_other_host_call(setup) -> None:
+    _p, space, ctx, mem = setup
+    _started(space, ctx, mem, asm.SYSCALL)
+    stub = space._live_stub()
+    with pytest.raises(StubExitedError, match="seccomp"):
+        stub.syscall(39)  # getpid: not on the allow list
+    assert stub.exit_status == 128 + signal.SIGSYS
+
+
+@pytest.mark.parametrize(
+    ("what", "flags", "fd"),
+    [
+        ("private mapping", mmap.MAP_PRIVATE | 0x10, stubmod.STUB_MEMORY_FD),
+        ("another descriptor", mmap.MAP_SHARED | 0x10, 0),
+        ("anonymous memory", mmap.MAP_SHARED | 0x10 | mmap.MAP_ANONYMOUS, stubmod.STUB_MEMORY_FD),
+    ],
+)
+def test_seccomp_allows_only_memory_file_mappings(setup, what: str, flags: int, fd: int) -> None:
+    _p, space, ctx, mem = setup
+    _started(space, ctx, mem, asm.SYSCALL)
+    stub = space._live_stub()
+    with pytest.raises(StubExitedError):
+        stub.syscall(9, DATA, PAGE, R, flags, fd, 0)
+
+
+def test_vsyscall_is_served_as_a_system_call(setup) -> None:
+    _p, space, ctx, mem = setup
+    code = asm.SYSCALL + asm.mov_imm64("rax", 0xFFFFFFFFFF600400) + asm.call_reg("rax")
+    after_call = CODE + len(code)
+    code += asm.SYSCALL
+    _started(space, ctx, mem, code)
+    mem[PAGE : PAGE + 8] = b"\0" * 8
+    space.map_file(DATA, PAGE, PAGE, R | W)
+    regs = Registers(rip=CODE + 2, rsp=DATA + PAGE - 64, rdi=0)
+    trap = ctx.switch(space, regs)
+    assert isinstance(trap, SyscallTrap)
+    assert regs.orig_rax == 201  # time(2)
+    assert regs.rip == after_call  # the host emulated the ret
+    assert regs.rsp == DATA + PAGE - 64
+    regs.rax = 1234
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)
+    assert regs.rip == after_call + 2
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_stub_dies_with_its_tracer_thread() -> None:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, PAGE)
+    with mmap.mmap(fd, PAGE) as m:
+        m[0:2] = asm.SYSCALL
+    p = PtracePlatform(fd)
+    spaces: list[PtraceAddressSpace] = []
+
+    def tracer() -> None:
+        space = p.new_address_space()
+        spaces.append(space)  # keep it alive: no release, no garbage collection
+        space.map_file(CODE, PAGE, 0, R | X)
+        p.new_context().switch(space, Registers(rip=CODE))
+
+    t = threading.Thread(target=tracer)
+    t.start()
+    t.join()
+    pid = spaces[0].stub_pid
+    assert pid is not None
+    # PTRACE_O_EXITKILL / PR_SET_PDEATHSIG killed it when the thread exited:
+    # it is a zombie child of this process until someone reaps it.
+    for _ in range(500):
+        state = _proc_state(pid)
+        if state in ("Z", "X", None):
+            break
+        threading.Event().wait(0.01)
+    else:
+        pytest.fail(f"stub {pid} survived its tracer thread (state {state})")
+    p.close()  # reaps it from this (non-tracer) thread
+    assert _proc_state(pid) is None
+    os.close(fd)
+
+
+def test_dropped_address_space_leaves_no_process(setup) -> None:
+    p, _space, ctx, mem = setup
+    space = p.new_address_space()
+    pid = _started(space, ctx, mem, asm.SYSCALL)
+    del space
+    import gc
+
+    gc.collect()
+    assert _proc_state(pid) is None
+
+
+def test_other_thread_cannot_drive_the_stub(setup) -> None:
+    _p, space, ctx, mem = setup
+    _started(space, ctx, mem, asm.SYSCALL)
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        for call in (
+            lambda: ctx.switch(space, Registers(rip=CODE)),
+            lambda: space.map_file(DATA, PAGE, 0, R),
+        ):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(exc)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert len(errors) == 2
+    assert all("thread that created it" in str(e) for e in errors)
+
+
+def test_mappings_before_the_first_switch_are_replayed(setup) -> None:
+    _p, space, ctx, mem = setup
+    code = asm.load("rdx", "rbx") + asm.SYSCALL
+    mem[0 : len(code)] = code
+    mem[PAGE : PAGE + 8] = (4242).to_bytes(8, "little")
+    space.map_file(CODE, PAGE, 0, R | X)
+    space.map_file(DATA, 2 * PAGE, PAGE, R)
+    space.unmap(DATA + PAGE, PAGE)
+    assert space.stub_pid is None
+    regs = Registers(rip=CODE, rbx=DATA)
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)
+    assert regs.rdx == 4242
+    regs = Registers(rip=CODE, rbx=DATA + PAGE)
+    assert isinstance(ctx.switch(space, regs), FaultTrap)
+
+
+def test_stub_killed_from_outside_is_reported(setup) -> None:
+    _p, space, ctx, mem = setup
+    pid = _started(space, ctx, mem, asm.SYSCALL)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(StubExitedError):
+        ctx.switch(space, Registers(rip=CODE))
+    with pytest.raises(StubExitedError):
+        space.map_file(DATA, PAGE, 0, R)
+
+
+def test_signals_sent_to_the_stub_from_outside_are_dropped(setup) -> None:
+    _p, space, ctx, mem = setup
+    code = asm.SYSCALL
+    code += asm.jmp_back(0, len(code))
+    pid = _started(space, ctx, mem, code)
+    regs = Registers(rip=CODE)
+    for sig in (signal.SIGSTOP, signal.SIGTERM, signal.SIGUSR1, signal.SIGSEGV):
+        os.kill(pid, sig)
+        assert isinstance(ctx.switch(space, regs), SyscallTrap), sig
+
+
+def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(setup) -> None:
+    _p, space, ctx, mem = setup
+    pid = _started(space, ctx, mem, asm.SYSCALL)
+    allowed = proc.sched_getaffinity(0)
+    try:
+        for cpu in sorted(allowed):
+            proc.sched_setaffinity(0, [cpu])
+            ctx.switch(space, Registers(rip=CODE))
+            assert proc.sched_getaffinity(pid) == {cpu}
+    finally:
+        proc.sched_setaffinity(0, allowed)
+
+
+def test_bad_platform_arguments() -> None:
+    with pytest.raises(ValueError, match="pinning"):
+        PtracePlatform(0, pinning="sometimes")
+    with pytest.raises(ValueError):
+        PtracePlatform(-1)
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    with pytest.raises(OSError):
+        PtracePlatform(r)
+
+
+def test_stub_image_validation(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="pip install"):
+        stubmod.open_stub_image(tmp_path / "missing")
+    bogus = tmp_path / "bogus"
+    bogus.write_bytes(b"#!/bin/sh\n" + b"\0" * 100)
+    with pytest.raises(ValueError, match="ELF"):
+        stubmod.open_stub_image(bogus)
+    image = stubmod.open_stub_image()
+    try:
+        assert image.end - image.start == PAGE  # the stub fits one page
+        assert image.start == 0x7FFBFF000000
+    finally:
+        os.close(image.fd)
+
+
+def test_access_beyond_the_memory_file_is_sigbus(setup) -> None:
+    _p, space, ctx, mem = setup
+    _started(space, ctx, mem, asm.SYSCALL + asm.load("rdx", "rbx") + asm.SYSCALL)
+    # The test MemoryFile has 16 pages: offset 16 pages is past its end.
+    space.map_file(DATA, PAGE, 16 * PAGE, R)
+    regs = Registers(rip=CODE + 2, rbx=DATA + 8)
+    trap = ctx.switch(space, regs)
+    assert trap == SignalTrap(signal.SIGBUS, 2, DATA + 8)  # BUS_ADRERR

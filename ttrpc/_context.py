@@ -1,0 +1,79 @@
+"""What a server handler learns about its call."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio
+
+from ttrpc import ttrpc_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCredentials:
+    """The connecting process as the kernel saw it at connect(2) (SO_PEERCRED, unix(7))."""
+
+    pid: int
+    uid: int
+    gid: int
+
+
+class ServerContext:
+    """Per-call context handed to every handler as ``ctx``.
+
+    ``metadata`` maps each key to all its values in arrival order (ttrpc Go's
+    ``MD`` is ``map[string][]string``). When the client sent ``timeout_nano``,
+    ``deadline`` is the anyio clock time at which ``cancel_scope`` cancels
+    the handler (the Go server wraps the context with that timeout); the
+    call then answers DEADLINE_EXCEEDED. Without a timeout both are None.
+    """
+
+    __slots__ = ("cancel_scope", "deadline", "metadata", "method", "peer", "service", "stream_id")
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        method: str,
+        stream_id: int,
+        metadata: Mapping[str, tuple[str, ...]],
+        deadline: float | None,
+        cancel_scope: anyio.CancelScope | None,
+        peer: PeerCredentials | None,
+    ) -> None:
+        self.service = service
+        self.method = method
+        self.stream_id = stream_id
+        self.metadata = metadata
+        self.deadline = deadline
+        self.cancel_scope = cancel_scope
+        self.peer = peer
+
+    def get(self, key: str) -> str | None:
+        """First value for ``key`` (exact, else lower-cased like Go's MD.Get)."""
+        values = self.metadata.get(key) or self.metadata.get(key.lower())
+        return values[0] if values else None
+
+    def time_remaining(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - anyio.current_time())
+
+    def __repr__(self) -> str:
+        return f"<ServerContext /{self.service}/{self.method} stream={self.stream_id}>"
+
+
+def metadata_from_request(request: ttrpc_pb2.Request) -> dict[str, tuple[str, ...]]:
+    """Group the request's repeated KeyValue pairs by key."""
+    grouped: dict[str, list[str]] = {}
+    for kv in request.metadata:
+        grouped.setdefault(kv.key, []).append(kv.value)
+    return {key: tuple(values) for key, values in grouped.items()}
+
+
+# Set while a handler runs, so Server.shutdown() called from inside a handler
+# (e.g. the shim's Shutdown RPC) does not wait for itself.
+in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("ttrpc_in_handler", default=False)
