@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +149,9 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the platform and everything it created. Idempotent."""
+
+    def cpuid_leaves(self) -> Mapping[tuple[int, int], tuple[int, int, int, int]] | None:
+        """The CPUID the application sees, (function, index) -> (eax, ebx,
+        ecx, edx), when the platform filters it; None when the application
+        executes the host's own ``cpuid`` (ptrace). /proc/cpuinfo follows it."""
+        return None

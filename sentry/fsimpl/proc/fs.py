@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sentry.abi.errors import ENOENT
+from sentry.arch.cpufeatures import filter_cpuinfo
 from sentry.fsimpl.proc import render
 from sentry.fsimpl.proc.nodes import ProcDir, ProcFile, ProcLink
 from sentry.vfs.context import current_task
@@ -56,7 +57,7 @@ class ProcFilesystem(Filesystem):
     def __init__(self, kernel: Any = None) -> None:
         super().__init__()
         self._kernel = kernel
-        self.cpuinfo = _host_cpuinfo()
+        self._cpuinfo: bytes | None = None
         self._root = ProcDir(self, "/", self._root_entries)
 
     def source(self) -> str:
@@ -67,6 +68,17 @@ class ProcFilesystem(Filesystem):
 
     def statfs(self) -> StatFS:
         return StatFS(type=self.magic)
+
+    def cpuinfo(self) -> bytes:
+        """The host's /proc/cpuinfo, its flags filtered to the CPUID the
+        platform presents (kvm), read once."""
+        if self._cpuinfo is None:
+            text = _host_cpuinfo()
+            leaves = self.kernel().platform.cpuid_leaves()
+            if leaves is not None:
+                text = filter_cpuinfo(text, leaves)
+            self._cpuinfo = text
+        return self._cpuinfo
 
     # -- context ---------------------------------------------------------------
     def kernel(self) -> Any:
@@ -93,7 +105,7 @@ class ProcFilesystem(Filesystem):
     def _root_entries(self) -> dict[bytes, Callable[[], Inode]]:
         k = self.kernel()
         files: dict[str, Callable[[], bytes]] = {
-            "cpuinfo": lambda: self.cpuinfo,
+            "cpuinfo": self.cpuinfo,
             "meminfo": render.meminfo,
             "uptime": lambda: render.uptime(self.kernel()),
             "version": lambda: render.version(self.kernel()),

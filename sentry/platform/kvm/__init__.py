@@ -100,7 +100,8 @@ Measured on the 2-vCPU development VM (bench/kvm_bench.py, bench/kvm_floor.c)
     VM exit per system call.
 
 Limits (this host, and part 1)
-    Under PVM, ring-3 ``cpuid`` is not intercepted (the application sees
+    Under PVM, ring-3 ``cpuid`` is not intercepted (so ``cpuid_leaves`` is
+    None there and /proc/cpuinfo stays the host's; the application sees
     the real CPU, including AVX, which it can use: PVM runs ring 3 on the
     host's FPU configuration with XCR0 0xe7 although the guest's own CPUID
     denies XSAVE; ``fp_state`` is therefore sized from CPUID leaf 0xD, which

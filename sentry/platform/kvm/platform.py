@@ -36,6 +36,10 @@ DEFAULT_WINDOW = 1 << 36
 
 _PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC
 
+#: Present on PVM hosts (software KVM for nested guests), whose quirks the
+#: platform works around or reports.
+PVM_MODULE = "/sys/module/kvm_pvm"
+
 _SYSCALL_TRAP = SyscallTrap()
 _INTERRUPTED = Interrupted()
 _TRAP_SYSCALL = _kvm.TRAP_SYSCALL
@@ -310,6 +314,15 @@ class KvmPlatform(Platform):
         self._lock = threading.Lock()
         self._free: list[tuple[_kvm.Vcpu, bytes]] = []
         self._vcpus: list[_kvm.Vcpu] = []
+
+    def cpuid_leaves(self) -> dict[tuple[int, int], tuple[int, int, int, int]] | None:
+        """The filtered CPUID set on every vCPU (see ``cpuid.filter_cpuid``),
+        or None on a PVM host: there ring-3 ``cpuid`` is not intercepted and
+        the application sees the host's CPU (module docstring, "Limits"), so
+        the host's /proc/cpuinfo is the consistent answer."""
+        if os.path.exists(PVM_MODULE):
+            return None
+        return self.cpuid.leaves
 
     def new_address_space(self) -> KvmAddressSpace:
         """A fresh, empty guest page table."""
