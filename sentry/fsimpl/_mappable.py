@@ -16,6 +16,17 @@ class ImplMappable:
     def read_at(self, offset: int, length: int) -> bytes:
         return self._impl.read(offset, length)
 
+    def read_into(self, offset: int, buf: memoryview) -> int:
+        """Fill ``buf`` from ``offset`` (short at end of file); the host
+        reads straight into it when the file is a host file."""
+        direct = getattr(self._impl, "read_into", None)
+        if direct is not None:
+            n: int = direct(offset, buf)
+            return n
+        data = self._impl.read(offset, len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
     def write_at(self, offset: int, data: bytes) -> int:
         return self._impl.write(offset, data)
 

@@ -13,7 +13,11 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class Mappable(Protocol):
-    """A file that can back a memory mapping (the vfs files implement it)."""
+    """A file that can back a memory mapping (the vfs files implement it).
+
+    A mappable may also offer ``read_into(offset, buf: memoryview) -> int``
+    (fill ``buf``, short at end of file): mm then reads file pages straight
+    into the MemoryFile instead of through an intermediate ``bytes``."""
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes at ``offset``; short at end of file."""

@@ -67,3 +67,43 @@ def test_dec_ref_pages_frees_in_runs(mf):
     assert mf.refcount(b) == 1
     assert mf.allocated_pages == 1
     assert mf.allocate(4) == a
+
+
+def test_freed_pages_are_cached_and_come_back_zeroed(mf):
+    a = mf.allocate(4)
+    mf.view(a, 4 * PAGE_SIZE)[:] = b"\xff" * (4 * PAGE_SIZE)
+    mf.dec_ref(a, 4)
+    assert mf.cached_pages == 4 and mf.allocated_pages == 0
+    b = mf.allocate(2)
+    assert b == a  # reused from the cache, not the bump pointer
+    assert bytes(mf.view(b, 2 * PAGE_SIZE)) == bytes(2 * PAGE_SIZE)
+    assert mf.cached_pages == 2
+
+
+def test_cache_is_bounded(mf):
+    mf.cache_pages = 3
+    runs = [mf.allocate(2) for _ in range(3)]
+    for run in runs:
+        mf.dec_ref(run, 2)
+    assert mf.cached_pages <= 3
+
+
+def test_cached_pages_are_given_back_when_the_file_is_full(mf):
+    a = mf.allocate(30)
+    mf.allocate(30)
+    mf.dec_ref(a, 30)
+    assert mf.cached_pages == 30
+    # 34 pages do not fit in the bump space or one cached run: the cache is
+    # spilled into the free list, where it coalesces with the tail.
+    with pytest.raises(MemoryFileExhausted):
+        mf.allocate(35)
+    assert mf.cached_pages == 0
+    assert mf.allocate(30) == a
+
+
+def test_drop_cache(mf):
+    a = mf.allocate(2)
+    mf.dec_ref(a, 2)
+    mf.drop_cache()
+    assert mf.cached_pages == 0
+    assert mf.allocate(2) == a

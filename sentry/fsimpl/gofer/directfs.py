@@ -351,6 +351,19 @@ class GoferFile(FileImpl):
         except OSError as exc:
             raise from_oserror(exc) from None
 
+    def read_into(self, offset: int, buf: memoryview) -> int:
+        """preadv into ``buf`` (a MemoryFile view when mm populates pages)."""
+        done = 0
+        try:
+            while done < len(buf):
+                n = os.preadv(self.fd, [buf[done:]], offset + done)
+                if n == 0:
+                    break
+                done += n
+        except OSError as exc:
+            raise from_oserror(exc) from None
+        return done
+
     def write(self, offset: int, data: bytes) -> int:
         try:
             return os.pwrite(self.fd, data, offset)
