@@ -50,6 +50,18 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
+def _zygote_of(shim: int) -> int:
+    """The pid of the zygote ``start`` handed to shim daemon ``shim`` (0: none)."""
+    try:
+        env = Path(f"/proc/{shim}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return 0
+    for item in env:
+        if item.startswith(b"PYSANDBOX_ZYGOTE="):
+            return int(item.split(b":")[-1])
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=10)
@@ -78,6 +90,12 @@ def main() -> int:
             pids = set(shims)
             for s in shims:
                 pids.update(descendants(s))
+                zygote = _zygote_of(s)
+                if zygote:
+                    # The shim's zygote forks boot and gofer (runtime.zygote):
+                    # they and it are the pod's too.
+                    pids.add(zygote)
+                    pids.update(descendants(zygote))
             pss = sum(_pss_kib(pid) for pid in pids)
             daemon.ctr("task", "kill", "-s", "SIGKILL", task, check=False)
             time.sleep(0.5)

@@ -10,11 +10,12 @@ Errors become ``OSError`` with the errno, like ``os`` functions.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# glibc's soname on every Linux we run on; ctypes.util.find_library would
+# run ldconfig in a subprocess (tens of ms of every process start-up).
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 # arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h
 _SYSCALLS = {

@@ -31,7 +31,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
-from runtime import cgroups, controlclient, controlsock
+from runtime import cgroups, controlclient, controlsock, spawn
 from runtime.config import RuntimeConfig
 from runtime.errors import NotAvailable, RuntimeFailure
 from runtime.gofer import launch
@@ -273,10 +273,14 @@ class Sandbox:
         assert self.process is not None
         # Also when this record was loaded rather than spawned here (``run``
         # reloads it): waitpid answers ECHILD unless the sandbox is our child.
-        try:
-            _, status = os.waitpid(self.process.pid, 0)
-        except ChildProcessError:
-            raise RuntimeFailure(f"exit status of sandbox {self.id} is unavailable") from None
+        zygote_status = spawn.wait_status(self.process.pid)
+        if zygote_status is not None:
+            status = zygote_status
+        else:
+            try:
+                _, status = os.waitpid(self.process.pid, 0)
+            except ChildProcessError:
+                raise RuntimeFailure(f"exit status of sandbox {self.id} is unavailable") from None
         code = os.waitstatus_to_exitcode(status)
         if code < 0:
             return -code  # boot itself was killed by a signal
@@ -286,6 +290,9 @@ class Sandbox:
 
     def _wait_for_stopped(self) -> None:
         assert self.process is not None
+        if spawn.is_zygote_child(self.process.pid):
+            spawn.wait_status(self.process.pid, STOP_TIMEOUT)
+            return
         if self.child:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.process.pid, 0)
@@ -359,10 +366,9 @@ def _dup_or_closed(fd: int) -> int:
         return -1
 
 
-def _boot_argv(conf: RuntimeConfig, args: CreateArgs, fds: dict[str, Any]) -> list[str]:
-    """``pysandbox [global flags] boot ...`` (seed ``createSandboxProcess``)."""
+def _boot_args(conf: RuntimeConfig, args: CreateArgs, fds: dict[str, Any]) -> list[str]:
+    """``[global flags] boot ...`` for ``pysandbox`` (seed ``createSandboxProcess``)."""
     argv = [
-        *launch.self_command(),
         *conf.to_flags(),
         "boot",
         f"--bundle={args.bundle}",
@@ -401,7 +407,7 @@ def _open_platform_device(platform: str) -> int:
         ) from None
 
 
-def _await_start_sync(sync_r: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _await_start_sync(sync_r: int, proc: spawn.Process, timeout: float) -> None:
     """Wait for the ready byte; an error line from boot, or its death, fails."""
     deadline = time.monotonic() + timeout
     data = b""
@@ -446,7 +452,7 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
             os.close(device_fd)
         raise
     sock_path = ""
-    proc: subprocess.Popen[bytes] | None = None
+    proc: spawn.Process | None = None
     cg: cgroups.Cgroup | None = None
     sync_r = -1
     try:
@@ -466,8 +472,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
         stdio = [_dup_or_closed(fd) for fd in args.stdio]
         fds["stdio"] = stdio
         try:
-            proc = subprocess.Popen(
-                _boot_argv(conf, args, fds),
+            proc = spawn.spawn_self(
+                _boot_args(conf, args, fds),
                 pass_fds=[
                     spec_fd,
                     listener.fileno(),
@@ -477,11 +483,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
                     *(fd for fd in stdio if fd >= 0),
                     *([device_fd] if device_fd >= 0 else []),
                 ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
                 stderr=None if conf.debug else subprocess.DEVNULL,
                 env={k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ},
-                cwd="/",
             )
         finally:
             # boot holds them now; ours would keep the gofer alive.
@@ -508,7 +511,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
             cgroup=cg.to_json() if cg is not None else None,
             original_oom_score_adj=original,
             gofer=ProcessRef.of(gofer.process.pid) if gofer.process.poll() is None else None,
-            child=True,
+            # A zygote's child is not ours to waitpid: ``spawn.wait_status``.
+            child=not spawn.is_zygote_child(proc.pid),
         )
     except BaseException:
         if proc is not None and proc.poll() is None:

@@ -56,6 +56,9 @@ class ShimConfig:
     (``runtime.config.RuntimeConfig``); ``shim_log`` is an extra file the
     shim appends its own log to, beside containerd's ``log`` FIFO. ``%ID%``
     in ``log``/``shim_log`` is replaced by the container id (as runsc.toml).
+    ``zygote`` (default on) starts boot and gofer processes by forking a
+    warm process that already imported them (``runtime.zygote``) instead of
+    a new interpreter each: about 0.25 s less per sandbox.
     """
 
     root: str = DEFAULT_ROOT
@@ -67,6 +70,7 @@ class ShimConfig:
     directfs: bool = True
     systemd_cgroup: bool = False
     shim_log: str = ""
+    zygote: bool = True
 
     def runtime_config(self, container_id: str = "") -> RuntimeConfig:
         """The runtime library's configuration for ``container_id``."""

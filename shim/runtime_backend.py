@@ -135,6 +135,9 @@ def _stdio_fds(io: ProcessIO) -> tuple[tuple[int, int, int], list[int]]:
 class RuntimeBackend:
     """:class:`shim.backend.Backend` over the runtime library."""
 
+    #: It starts boot and gofer processes (so the shim starts a zygote).
+    spawns_sandboxes = True
+
     def __init__(self, config: ShimConfig) -> None:
         self.config = config
         self._exec_pids: dict[tuple[str, str], int] = {}

@@ -19,12 +19,14 @@ import sys
 import anyio
 
 import ttrpc
-from runtime import hostsys
+from runtime import hostsys, spawn
+from runtime.zygote import Zygote
 from shim import address as addr
 from shim import backends, options, reaper
 from shim.events import Publisher
 from shim.flags import Flags
 from shim.service import TaskService
+from shim.start import ZYGOTE_ENV
 
 log = logging.getLogger("pysandbox.shim")
 
@@ -71,11 +73,16 @@ def serve(flags: Flags) -> int:
             log.error("no listening socket on fd %d and no -socket: %s", LISTEN_FD, exc)
             return 1
     backend = backends.load(config, flags.id)
+    # Only a backend that starts sandbox processes has use for the zygote.
+    zygote = _zygote(config.zygote and getattr(backend, "spawns_sandboxes", False))
     ttrpc_address = os.environ.get("TTRPC_ADDRESS", "")
     namespace = flags.namespace or os.environ.get("NAMESPACE", "") or "default"
     try:
         anyio.run(_serve, listener, backend, ttrpc_address, namespace)
     finally:
+        if zygote is not None:
+            spawn.install_forker(None)
+            zygote.close()
         bound = addr.read_address(os.getcwd())
         if bound:
             addr.remove_socket(bound)
@@ -83,6 +90,29 @@ def serve(flags: Flags) -> int:
             addr.remove_socket(flags.socket)
     log.info("shim exiting")
     return 0
+
+
+def _zygote(wanted: bool) -> Zygote | None:
+    """Adopt the zygote ``start`` launched beside us (``$PYSANDBOX_ZYGOTE``),
+    or start one now, and route boot and gofer spawns through it."""
+    handed = os.environ.pop(ZYGOTE_ENV, "")
+    zygote: Zygote | None = None
+    try:
+        if handed:
+            fd, _, pid = handed.partition(":")
+            zygote = Zygote.adopt(int(fd), int(pid))
+        elif wanted:
+            zygote = Zygote.start()
+            reaper.protect(zygote.pid)
+    except (OSError, ValueError) as exc:
+        log.warning("no zygote (%s): sandboxes start new interpreters", exc)
+        return None
+    if zygote is not None and not wanted:
+        zygote.close()
+        return None
+    if zygote is not None:
+        spawn.install_forker(zygote)
+    return zygote
 
 
 async def _serve(

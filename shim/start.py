@@ -6,7 +6,8 @@ the daemon must not inherit those pipes (reference §1.3-1.5). Steps (runc
 v2 manager Start): grouping key → socket address; if a live shim already
 listens there (EADDRINUSE + connectable), reuse it; else listen, write the
 bundle's ``address`` file and start the daemon (own session, stdio on
-/dev/null, the listening socket as fd 3). The answer is the plain address
+/dev/null, the listening socket as fd 3, and a zygote started beside it
+as fd 4: ``runtime.zygote``). The answer is the plain address
 (every containerd accepts it), or a BootstrapResult proto (version 2,
 ttrpc) when containerd 2.3+ sent BootstrapParams.
 """
@@ -14,16 +15,27 @@ ttrpc) when containerd 2.3+ sent BootstrapParams.
 from __future__ import annotations
 
 import errno
+import fcntl
+import logging
 import os
+import socket
 import subprocess
 import sys
 
 from protos.containerd.runtime.bootstrap.v1 import bootstrap_pb2
+from runtime.zygote.client import launch as zygote_launch
 from shim import address as addr
-from shim import options
+from shim import backends, options
 from shim.flags import Flags
 
+log = logging.getLogger("pysandbox.shim")
+
 DAEMON_ENV = {"GOMAXPROCS": "2"}
+LISTEN_FD = 3
+#: Where the daemon finds the zygote ``start`` launched, named with its pid
+#: in ``$PYSANDBOX_ZYGOTE`` ("FD:PID").
+ZYGOTE_FD = 4
+ZYGOTE_ENV = "PYSANDBOX_ZYGOTE"
 
 
 class StartError(Exception):
@@ -82,10 +94,21 @@ def start(flags: Flags, stdin: bytes, bundle: str | None = None) -> bytes:
             listener = addr.listen(address)
         except OSError as exc2:
             raise StartError(f"cannot listen on {address}: {exc2.strerror}") from None
+    zygote_sock: socket.socket | None = None
     try:
         addr.write_address(bundle, address)
         env = dict(os.environ)
         env.update(DAEMON_ENV)
+        if config.zygote and not os.environ.get(backends.ENV):
+            # Started now, it imports while the daemon starts up; the daemon
+            # adopts it (runtime.zygote, shim.serve).
+            try:
+                # containerd reads start's output to EOF: not to the zygote.
+                zygote_sock, zygote_pid = zygote_launch(quiet=True)
+            except OSError as exc:
+                log.warning("cannot start the zygote: %s", exc)
+            else:
+                env[ZYGOTE_ENV] = f"{ZYGOTE_FD}:{zygote_pid}"
         if boot is not None:
             env.setdefault("TTRPC_ADDRESS", boot.containerd_ttrpc_address)
         env.setdefault("NAMESPACE", namespace)
@@ -97,9 +120,9 @@ def start(flags: Flags, stdin: bytes, bundle: str | None = None) -> bytes:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(fd,),
+            pass_fds=(fd,) if zygote_sock is None else (fd, zygote_sock.fileno()),
             # `start` is single-threaded, so preexec_fn is safe here.
-            preexec_fn=_move_to_fd3(fd),  # noqa: PLW1509
+            preexec_fn=_place_fds(fd, zygote_sock.fileno() if zygote_sock else -1),  # noqa: PLW1509
             start_new_session=True,
             close_fds=True,
         )
@@ -108,6 +131,8 @@ def start(flags: Flags, stdin: bytes, bundle: str | None = None) -> bytes:
         raise StartError(f"cannot start the shim daemon: {exc}") from None
     finally:
         listener.close()
+        if zygote_sock is not None:
+            zygote_sock.close()
     adjust_oom_score(daemon.pid)
     return _answer(address, boot)
 
@@ -129,11 +154,16 @@ def adjust_oom_score(pid: int, parent: int | None = None) -> None:
         pass
 
 
-def _move_to_fd3(fd: int):  # type: ignore[no-untyped-def]
+def _place_fds(listen_fd: int, zygote_fd: int):  # type: ignore[no-untyped-def]
+    """The listening socket at fd 3 and the zygote's socket (if any) at
+    ``ZYGOTE_FD``, parked high first so neither overwrites the other."""
+
     def setup() -> None:
-        if fd != 3:
-            os.dup2(fd, 3)
-        os.set_inheritable(3, True)
+        moves = [(listen_fd, LISTEN_FD)] + ([(zygote_fd, ZYGOTE_FD)] if zygote_fd >= 0 else [])
+        parked = [(fcntl.fcntl(src, fcntl.F_DUPFD, 100), dst) for src, dst in moves]
+        for src, dst in parked:
+            os.dup2(src, dst)
+            os.close(src)
 
     return setup
 

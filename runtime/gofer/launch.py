@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import IO
 
 from runtime.config import RuntimeConfig
 from runtime.gofer import mountconf
 from runtime.gofer.rootfs import gofer_mounts
+from runtime.spawn import Process, spawn_self
 from runtime.spec import CONFIG_FILE, Spec
 
 
@@ -27,7 +26,7 @@ from runtime.spec import CONFIG_FILE, Spec
 class Gofer:
     """A running gofer and the ends the sandbox will receive."""
 
-    process: subprocess.Popen[bytes]
+    process: Process
     mounts_fd: int  # read end: the resolved mounts JSON
     sockets: list[socket.socket] = field(default_factory=list)  # root first
 
@@ -40,11 +39,6 @@ class Gofer:
             s.close()
         with contextlib.suppress(OSError):
             os.close(self.mounts_fd)
-
-
-def self_command() -> list[str]:
-    """How to run this runtime again (the same interpreter and package)."""
-    return [sys.executable, "-m", "runtime.cli.main"]
 
 
 def mount_confs(spec: Spec, overlay_root: bool = False) -> list[mountconf.GoferMountConf]:
@@ -69,8 +63,7 @@ def spawn(
     spec_fd = os.open(os.path.join(spec.bundle, CONFIG_FILE), os.O_RDONLY | os.O_CLOEXEC)
     mounts_r, mounts_w = os.pipe2(os.O_CLOEXEC)
     child_fds = [spec_fd, mounts_w, *(p[1].fileno() for p in pairs)]
-    argv = [
-        *self_command(),
+    cli_args = [
         *conf.to_flags(),
         "gofer",
         f"--bundle={spec.bundle}",
@@ -83,15 +76,7 @@ def spawn(
     ]
     env = {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
     try:
-        proc = subprocess.Popen(
-            argv,
-            pass_fds=child_fds,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=env,
-            cwd="/",
-        )
+        proc = spawn_self(cli_args, pass_fds=child_fds, stderr=stderr, env=env)
     except BaseException:
         os.close(mounts_r)
         for a, _ in pairs:

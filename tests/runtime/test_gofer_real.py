@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from runtime import capabilities
+from runtime import capabilities, spawn
 from runtime import spec as ocispec
 from runtime.config import RuntimeConfig
 from runtime.errors import RuntimeFailure
@@ -254,7 +254,7 @@ def test_gofer_rejects_fd_count_mismatch(world, tmp_path: Path) -> None:
     try:
         r = subprocess.run(
             [
-                *launch.self_command(),
+                *spawn.self_command(),
                 "--root",
                 str(tmp_path),
                 "gofer",
@@ -279,7 +279,7 @@ def test_gofer_rejects_fd_count_mismatch(world, tmp_path: Path) -> None:
 
 def test_gofer_requires_its_flags(tmp_path: Path) -> None:
     r = subprocess.run(
-        [*launch.self_command(), "--root", str(tmp_path), "gofer", "--bundle=/x"],
+        [*spawn.self_command(), "--root", str(tmp_path), "gofer", "--bundle=/x"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -295,7 +295,7 @@ def test_gofer_rejects_non_socket_io_fd(world, tmp_path: Path) -> None:
     try:
         r = subprocess.run(
             [
-                *launch.self_command(),
+                *spawn.self_command(),
                 "--root",
                 str(tmp_path),
                 "gofer",

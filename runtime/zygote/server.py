@@ -1,0 +1,184 @@
+"""The zygote process: import once, fork a child per request.
+
+It stays single-threaded (forking a threaded process can leave a lock held
+in the child) and imports everything ``pysandbox boot`` and ``gofer``
+load, the Sentry included (through ``importlib``, as the CLI dispatches
+``boot``), so a forked child starts where a new interpreter would be a
+quarter of a second later. The caller's socket closing ends the zygote; its
+children live on (a shim is their subreaper).
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+
+#: What boot and the gofer import, loaded before the first fork.
+PRELOAD = (
+    "runtime.cli.main",
+    "runtime.gofer.main",
+    "runtime.boot.main",
+    "runtime.boot.loader",
+    "runtime.boot.controller",
+    "runtime.boot.fdlistener",
+    "sentry.syscalls.linux64",
+    "sentry.fsimpl.setup",
+    "sentry.platform.ptrace",
+    "sentry.platform.kvm",
+    "anyio",
+    "ttrpc",
+)
+_MAX_MESSAGE = 1 << 16
+_MAX_FDS = 250
+#: Where received FDs are parked before they are moved to their numbers.
+_PARK_FD = 10000
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.stderr.write("usage: python -m runtime.zygote FD\n")
+        return 2
+    sock = socket.socket(fileno=int(argv[0]))
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # e.g. a missing extension: children report it themselves
+            sys.stderr.write(f"pysandbox zygote: cannot preload {name}: {exc}\n")
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sock.send(b'{"ready": true}')
+    children: dict[int, socket.socket] = {}
+    while True:
+        ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 4096)
+            _reap(children)
+        if sock.fileno() in ready:
+            try:
+                msg, ancdata, _flags, _addr = sock.recvmsg(
+                    _MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS * 4)
+                )
+            except InterruptedError:
+                continue
+            if not msg:
+                return 0
+            fds = _fds_of(ancdata)
+            try:
+                pid, status_sock = _fork(msg, fds, sock=sock, children=children)
+            except Exception as exc:
+                for fd in fds:
+                    os.close(fd)
+                sock.send(json.dumps({"error": str(exc) or type(exc).__name__}).encode())
+                continue
+            children[pid] = status_sock
+            sock.send(json.dumps({"pid": pid}).encode())
+            _reap(children)
+
+
+def _fds_of(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
+            fds.extend(arr)
+    return fds
+
+
+def _reap(children: dict[int, socket.socket]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        out = children.pop(pid, None)
+        if out is not None:
+            with contextlib.suppress(OSError):
+                out.send(json.dumps({"status": status}).encode())
+            out.close()
+
+
+def _fork(
+    msg: bytes, fds: list[int], *, sock: socket.socket, children: dict[int, socket.socket]
+) -> tuple[int, socket.socket]:
+    request = json.loads(msg)
+    args = [str(a) for a in request["args"]]
+    targets = [int(t) for t in request["targets"]]
+    env = {str(k): str(v) for k, v in request["env"].items()}
+    want = len(targets) + 1 + (1 if request["stderr"] else 0)
+    if len(fds) != want:
+        raise ValueError(f"expected {want} descriptors, got {len(fds)}")
+    if any(t < 3 or t >= _PARK_FD for t in targets) or len(set(targets)) != len(targets):
+        raise ValueError("bad descriptor numbers")
+    passed, status_fd = fds[: len(targets)], fds[len(targets)]
+    stderr_fd = fds[-1] if request["stderr"] else None
+    pid = os.fork()
+    if pid == 0:
+        # The child closes every FD it does not keep: let no socket object
+        # close a number later reused.
+        sock.detach()
+        for other in children.values():
+            other.detach()
+        _child(args, targets, passed, stderr_fd, env)  # never returns
+    for fd in passed:
+        os.close(fd)
+    if stderr_fd is not None:
+        os.close(stderr_fd)
+    return pid, socket.socket(fileno=status_fd)
+
+
+def _child(
+    args: list[str],
+    targets: list[int],
+    passed: list[int],
+    stderr_fd: int | None,
+    env: dict[str, str],
+) -> None:
+    """In the forked child: become ``pysandbox ARGS`` with the FDs in place."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, _PARK_FD) for fd in passed]
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(stderr_fd if stderr_fd is not None else null, 2)
+        for src, dst in zip(parked, targets, strict=True):
+            os.dup2(src, dst)  # inheritable, as Popen's pass_fds
+        keep = {0, 1, 2, *targets}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in keep:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        os.chdir("/")
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["pysandbox", *args]
+        from runtime.cli.main import main as cli_main
+
+        code = cli_main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
