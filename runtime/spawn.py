@@ -14,11 +14,17 @@ zygote child, which the caller cannot ``waitpid`` for itself.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Any, Protocol
+import time
+import traceback
+from typing import IO, Any, NoReturn, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +61,13 @@ def self_command() -> list[str]:
     return [sys.executable, "-m", "runtime.cli.main"]
 
 
-def install_forker(forker: Forker | None) -> None:
-    """Route later ``spawn_self`` calls through ``forker`` (None: Popen again)."""
+def install_forker(forker: Forker | None, *, replace: bool = True) -> None:
+    """Route later ``spawn_self`` calls through ``forker`` (None: Popen
+    again); with ``replace=False`` only if none is installed yet."""
     global _forker
     with _lock:
-        _forker = forker
+        if replace or _forker is None:
+            _forker = forker
 
 
 def spawn_self(
@@ -120,3 +128,140 @@ def is_zygote_child(pid: int) -> bool:
     """Whether ``pid`` was forked by the installed zygote (and not collected)."""
     with _lock:
         return pid in _children
+
+
+#: Where FDs are parked in a child before they move to their numbers.
+PARK_FD = 10000
+#: Signals whose Python-level handlers a forked child resets.
+_RESET_SIGNALS = ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+
+
+def become(
+    args: list[str],
+    targets: list[int],
+    passed: list[int],
+    stderr_fd: int | None,
+    env: dict[str, str],
+) -> NoReturn:
+    """In a freshly forked child: turn into ``pysandbox ARGS`` as a new
+    interpreter would be: ``passed`` FDs moved to ``targets``, stdin/stdout
+    on /dev/null, ``stderr_fd`` (None: /dev/null) as FD 2, every other FD
+    closed, cwd /, ``env``, default signal handling; then the CLI runs and
+    the child exits with its status."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for name in _RESET_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        _drop_log_handlers()
+        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, PARK_FD) for fd in passed]
+        err = fcntl.fcntl(stderr_fd, fcntl.F_DUPFD, PARK_FD) if stderr_fd is not None else -1
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(err if err >= 0 else null, 2)
+        for src, dst in zip(parked, targets, strict=True):
+            os.dup2(src, dst)  # inheritable, as Popen's pass_fds
+        keep = {0, 1, 2, *targets}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in keep:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        os.chdir("/")
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["pysandbox", *args]
+        from runtime.cli.main import main as cli_main
+
+        code = cli_main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _drop_log_handlers() -> None:
+    """Close the parent's log handlers while their FDs are still theirs (a
+    handler closed later could close a reused descriptor number)."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for handler in list(lg.handlers):
+            lg.removeHandler(handler)
+            with contextlib.suppress(Exception):
+                handler.close()
+
+
+class LocalChild:
+    """A child forked by ``LocalForker`` (``Popen``-like, our own child)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.wait_status = -1
+
+    def _reap(self, flags: int) -> bool:
+        if self.returncode is not None:
+            return True
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:
+            # Someone else reaped it (a subreaper's sweep): status unknown.
+            self.wait_status, self.returncode = 0, 0
+            return True
+        if pid == 0:
+            return False
+        self.wait_status = status
+        self.returncode = os.waitstatus_to_exitcode(status)
+        return True
+
+    def poll(self) -> int | None:
+        self._reap(os.WNOHANG)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            self._reap(0)
+        else:
+            deadline = time.monotonic() + timeout
+            while not self._reap(os.WNOHANG):
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+                time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+class LocalForker:
+    """Fork the calling process itself (the CLI, which has imported most of
+    the runtime already): no new interpreter and pages shared with it. Only
+    while the process is single-threaded; otherwise OSError, and
+    ``spawn_self`` starts a new interpreter."""
+
+    def spawn(
+        self, cli_args: list[str], *, pass_fds: list[int], stderr: int | None, env: dict[str, str]
+    ) -> LocalChild:
+        if threading.active_count() != 1:
+            raise OSError("other threads are running: not forking")
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:
+            become(cli_args, pass_fds, pass_fds, stderr, env)
+        return LocalChild(pid)

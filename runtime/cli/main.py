@@ -18,6 +18,7 @@ import importlib
 import sys
 from types import ModuleType
 
+from runtime import spawn
 from runtime._version import __version__
 from runtime.cli import _log
 from runtime.cli._args import Parser, parse_bool
@@ -148,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             # would not take a leading "--flag").
             ns = argparse.Namespace(command=command, args=rest)
         else:
+            # boot and gofer are forked from this process (already holding
+            # most of the runtime's imports) unless a caller installed its
+            # own way (the shim's zygote, tests).
+            spawn.install_forker(spawn.LocalForker(), replace=False)
             sub = Parser(prog=f"pysandbox {command}", description=module.HELP)
             module.add_arguments(sub)
             ns = sub.parse_args(rest)

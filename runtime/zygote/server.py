@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import fcntl
 import importlib
 import json
 import os
@@ -20,7 +19,8 @@ import select
 import signal
 import socket
 import sys
-import traceback
+
+from runtime.spawn import PARK_FD, become
 
 #: What boot and the gofer import, loaded before the first fork.
 PRELOAD = (
@@ -39,8 +39,6 @@ PRELOAD = (
 )
 _MAX_MESSAGE = 1 << 16
 _MAX_FDS = 250
-#: Where received FDs are parked before they are moved to their numbers.
-_PARK_FD = 10000
 
 
 def main(argv: list[str]) -> int:
@@ -121,7 +119,7 @@ def _fork(
     want = len(targets) + 1 + (1 if request["stderr"] else 0)
     if len(fds) != want:
         raise ValueError(f"expected {want} descriptors, got {len(fds)}")
-    if any(t < 3 or t >= _PARK_FD for t in targets) or len(set(targets)) != len(targets):
+    if any(t < 3 or t >= PARK_FD for t in targets) or len(set(targets)) != len(targets):
         raise ValueError("bad descriptor numbers")
     passed, status_fd = fds[: len(targets)], fds[len(targets)]
     stderr_fd = fds[-1] if request["stderr"] else None
@@ -132,53 +130,9 @@ def _fork(
         sock.detach()
         for other in children.values():
             other.detach()
-        _child(args, targets, passed, stderr_fd, env)  # never returns
+        become(args, targets, passed, stderr_fd, env)  # never returns
     for fd in passed:
         os.close(fd)
     if stderr_fd is not None:
         os.close(stderr_fd)
     return pid, socket.socket(fileno=status_fd)
-
-
-def _child(
-    args: list[str],
-    targets: list[int],
-    passed: list[int],
-    stderr_fd: int | None,
-    env: dict[str, str],
-) -> None:
-    """In the forked child: become ``pysandbox ARGS`` with the FDs in place."""
-    code = 1
-    try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, _PARK_FD) for fd in passed]
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(stderr_fd if stderr_fd is not None else null, 2)
-        for src, dst in zip(parked, targets, strict=True):
-            os.dup2(src, dst)  # inheritable, as Popen's pass_fds
-        keep = {0, 1, 2, *targets}
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd not in keep:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        os.chdir("/")
-        os.environ.clear()
-        os.environ.update(env)
-        sys.argv = ["pysandbox", *args]
-        from runtime.cli.main import main as cli_main
-
-        code = cli_main(args)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        with contextlib.suppress(Exception):
-            traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
