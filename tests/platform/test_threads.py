@@ -290,3 +290,32 @@ def test_release_after_many_threads_leaves_nothing(machine: Machine) -> None:
     m.space.release()
     if pid is not None:
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_threads_remapping_concurrently_each_see_their_own_changes(machine: Machine) -> None:
+    """Four threads remap, unmap and read their own page in one address
+    space at once: every read sees the mapping its thread made last
+    (ptrace: injections from four stub threads; kvm: queued writes and
+    shootdowns crossing four vCPUs)."""
+    m = machine
+    n, rounds = 4, 60
+    m.code(asm.load("rdx", "rbx") + asm.SYSCALL)
+    pages = [[m.page((1000 * i + k).to_bytes(8, "little")) for k in range(2)] for i in range(n)]
+
+    def body(ctx: Context, i: int) -> None:
+        addr = DATA + 2 * PAGE * i
+        for r in range(rounds):
+            if r % 10 == 9:
+                m.space.unmap(addr, PAGE)
+                trap = _run_until_trap(ctx, m.space, Registers(rip=CODE, rbx=addr))
+                assert trap == FaultTrap(addr, AccessType.READ), (i, r, trap)
+                continue
+            m.space.map_file(addr, PAGE, pages[i][r % 2], R)
+            regs = Registers(rip=CODE, rbx=addr)
+            trap = _run_until_trap(ctx, m.space, regs)
+            assert isinstance(trap, SyscallTrap), (i, r, trap)
+            assert regs.rdx == 1000 * i + r % 2, (i, r)
+
+    threads = _Threads(m)
+    threads.start(body, n)
+    threads.join()
