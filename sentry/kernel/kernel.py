@@ -19,10 +19,10 @@ from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import exec_into
 from sentry.kernel.exit import ExitStatus, SentryBug
 from sentry.kernel.futex import FutexTable
-from sentry.kernel.process_tree import ProcessTree
 from sentry.kernel.rlimits import RLimits
 from sentry.kernel.syscall_table import SyscallTable
 from sentry.kernel.task import Task
+from sentry.kernel.thread_exit import ThreadExit
 from sentry.kernel.thread_group import ThreadGroup
 from sentry.kernel.uts import UTSNamespace
 from sentry.memory import MemoryFile
@@ -49,8 +49,9 @@ class ProcessSpec:
     rlimits: RLimits
 
 
-class Kernel(ProcessTree):
-    """One sandbox's kernel (process tree and signals: ``ProcessTree``)."""
+class Kernel(ThreadExit):
+    """One sandbox's kernel (process tree and signals: ``ProcessTree``;
+    thread exits: ``ThreadExit``)."""
 
     def __init__(
         self,
@@ -177,20 +178,16 @@ class Kernel(ProcessTree):
 
             self.panic(f"Sentry bug in task {task.tid}: {''.join(traceback.format_exception(exc))}")
         finally:
+            tg = task.thread_group
             try:
-                task.release()
-            except Exception as exc:  # keep the exit status; report the cleanup failure
-                log.exception("releasing task %d failed: %s", task.tid, exc)
-            with self._lock:
-                self.tasks.pop(task.tid, None)
-            try:
-                self.exit_process(task, status)
+                self.exit_task(task, status)
             except Exception as exc:  # keep the exit status; report the failure
                 log.exception("exit of task %d failed: %s", task.tid, exc)
                 self.panic(f"Sentry bug: exit of task {task.tid} failed: {exc!r}")
             if self.bug is not None:
                 status = SENTRY_BUG_STATUS
-            if task.tid == 1:
+            if tg.tgid == 1 and tg.zombie:
+                status = tg.exit_status or status
                 # What was left when init ended, before the shutdown kills
                 # the rest (``sentry run --stats``, leak tests).
                 self.init_exit_counts = self.live_counts()
