@@ -200,6 +200,10 @@ class PtracePlatform(Platform):
     tracer thread), ``"none"``.
     """
 
+    #: One stub per address space, driven by the thread that created it:
+    #: multi-threaded processes need stub threads per address space.
+    supports_threads = False
+
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
         if pinning not in PIN_MODES:
             raise ValueError(f"pinning must be one of {sorted(PIN_MODES)}, not {pinning!r}")
