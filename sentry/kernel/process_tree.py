@@ -109,8 +109,10 @@ class ProcessTree:
 
     @staticmethod
     def _pick_thread(tg: ThreadGroup, bit: int) -> Task | None:
+        # kernel/signal.c complete_signal: the first thread that wants it
+        # (does not block it, or waits for it in sigtimedwait), leader first.
         for t in tg.tasks:
-            if not t.signal_mask & bit:
+            if not t.signal_mask & bit or t.sigwait_mask & bit:
                 return t
         return tg.leader
 

@@ -65,8 +65,6 @@ class ThreadExit(ProcessTree):
             if t in tg.tasks:
                 tg.tasks.remove(t)
             last = not tg.tasks
-            if t is tg.leader and tg.leader_status is None:
-                tg.leader_status = status
             final = tg.final_status(status)
             exec_task = tg.exec_task
         try:
@@ -119,7 +117,6 @@ class ThreadExit(ProcessTree):
             _wait_for_exits(t)
         with self.tree_lock:
             tg.exec_task = None
-            tg.leader_status = None
             old_leader = tg.leader
             if old_leader is not t:
                 with self._lock:

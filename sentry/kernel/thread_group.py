@@ -56,20 +56,17 @@ class ThreadGroup:
         #: Set by exit_group(2) or a fatal signal (SIGNAL_GROUP_EXIT): the
         #: status every thread dies with and wait(2) reports.
         self.group_exit_status: ExitStatus | None = None
-        #: The leader's own exit status, reported when no group exit happened
-        #: (kernel/exit.c wait_task_zombie reads the leader's exit_code).
-        self.leader_status: ExitStatus | None = None
         #: A thread in execve that is killing the others (de_thread): their
         #: deaths do not end the group.
         self.exec_task: Task | None = None
 
     def final_status(self, last: ExitStatus) -> ExitStatus:
         """The status wait(2) reports once the last thread (which ended
-        with ``last``) is gone."""
+        with ``last``) is gone: the group exit's, else the last thread's
+        own (Linux 6.x do_exit records the last thread's code; older
+        kernels reported the leader's)."""
         if self.group_exit_status is not None:
             return self.group_exit_status
-        if self.leader_status is not None:
-            return self.leader_status
         return last
 
     @property
