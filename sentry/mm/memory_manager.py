@@ -800,6 +800,13 @@ class MemoryManager:
         The parent's writable private mirrors are dropped so its next write
         faults too."""
         with self._lock:
+            # Shared anonymous memory is one set of pages for both sides:
+            # give every page of it a MemoryFile page now, or a page first
+            # touched after the fork would be private to whoever touched it
+            # (Linux backs these mappings with one shmem file).
+            for vma in self._vmas:
+                if vma.shared and vma.mappable is None:
+                    self._populate(vma, vma.start, vma.end)  # ENOMEM when full
             child = MemoryManager(
                 self.mf,
                 address_space,

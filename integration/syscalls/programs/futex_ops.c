@@ -203,7 +203,7 @@ static void bitsets(void) {
 
 static void shared_across_fork(void) {
     uint32_t *word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    *word = 0;
+    /* untouched before the fork: the page must still be one for both */
     pid_t pid = fork();
     if (pid == 0) {
         long r = fx(word, FUTEX_WAIT, 0, NULL, NULL, 0);
