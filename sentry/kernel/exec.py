@@ -16,8 +16,8 @@ from sentry.abi.mm import PAGE_SIZE
 from sentry.arch import Registers
 from sentry.kernel import timers
 from sentry.kernel.mapfile import pinned_mappable
-from sentry.kernel.robust_futex import mm_release
 from sentry.kernel.rlimits import RLIM_INFINITY, RLIMIT_STACK
+from sentry.kernel.robust_futex import mm_release
 from sentry.kernel.signals import SIG_DFL, SIG_IGN, AltStack, SigAction
 from sentry.loader.loader import ExecFile, ExecIdentity, ExecOpener, load
 from sentry.mm import Mappable, MemoryManager

@@ -200,8 +200,10 @@ def _clone_thread(parent: Task, args: CloneArgs) -> int:
     flags = args.flags
     kernel = parent.kernel
     if not kernel.platform.supports_threads:
-        log.warning("the %s platform cannot run threads: clone(CLONE_THREAD) fails with EAGAIN",
-                    type(kernel.platform).__name__)
+        log.warning(
+            "the %s platform cannot run threads: clone(CLONE_THREAD) fails with EAGAIN",
+            type(kernel.platform).__name__,
+        )
         raise EAGAIN("platform without threads")
     from sentry.kernel.task import Task
 

@@ -98,7 +98,8 @@ def exit_robust_list(t: Task) -> None:
         if not limit:
             break
     if pending_addr:
-        _futex_death(t, (pending_addr + offset) & ((1 << 64) - 1), pi=bool(pending & 1), pending=True)
+        addr = (pending_addr + offset) & ((1 << 64) - 1)
+        _futex_death(t, addr, pi=bool(pending & 1), pending=True)
 
 
 def mm_release(t: Task, *, shared: bool) -> None:

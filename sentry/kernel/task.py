@@ -362,9 +362,7 @@ class Task:
         ERESTARTSYS (or ERESTARTNOHAND...) and the run loop applies Linux's
         restart rules once the signal is handled."""
         return (
-            self._killed is not None
-            or self.signal_pending()
-            or bool(self.thread_group.stopped_by)
+            self._killed is not None or self.signal_pending() or bool(self.thread_group.stopped_by)
         )
 
     def block(self, timeout: float | None) -> bool:

@@ -67,8 +67,8 @@ def sys_clone3(t: Task, args: SyscallArgs) -> int:
     if any(raw[CLONE_ARGS_SIZE_VER0:]):
         # set_tid/set_tid_size/cgroup (or fields unknown to us) are set.
         raise EINVAL if size <= 88 else E2BIG
-    flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls = (
-        CLONE_ARGS.unpack(raw[:CLONE_ARGS_SIZE_VER0])
+    flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls = CLONE_ARGS.unpack(
+        raw[:CLONE_ARGS_SIZE_VER0]
     )
     if flags >> 32 or flags & (CSIGNAL | CLONE_DETACHED) or exit_signal & ~CSIGNAL:
         raise EINVAL

@@ -79,7 +79,7 @@ def _key(t: Task, addr: int, op: int) -> Hashable:
 
 
 def futex_wait(
-    t: Task, addr: int, key: Hashable, val: int, bitset: int, deadline: tuple[int, int] | None
+    t: Task, addr: int, key: Hashable, *, val: int, bitset: int, deadline: tuple[int, int] | None
 ) -> int:
     """Sleep on ``key`` while ``*addr == val`` until woken (0), the deadline
     ``(clock, absolute ns)`` passes (ETIMEDOUT) or a signal comes: then
@@ -100,7 +100,9 @@ def futex_wait(
             if t.block(timeout) and not waiter.woken:
                 if deadline is None:
                     raise ERESTARTSYS
-                t.restart_block = lambda rt: futex_wait(rt, addr, key, val, bitset, deadline)
+                t.restart_block = lambda rt: futex_wait(
+                    rt, addr, key, val=val, bitset=bitset, deadline=deadline
+                )
                 raise ERESTART_RESTARTBLOCK
     finally:
         if table.dequeue(waiter):
@@ -173,7 +175,8 @@ def sys_futex(t: Task, args: SyscallArgs) -> int:
         if not bitset:
             raise EINVAL
         deadline = _deadline(t, cmd, op, args[3])
-        return futex_wait(t, uaddr, _key(t, uaddr, op), val, bitset, deadline)
+        key = _key(t, uaddr, op)
+        return futex_wait(t, uaddr, key, val=val, bitset=bitset, deadline=deadline)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3
         if not bitset:

@@ -110,31 +110,38 @@ def test_wake_op_second_futex_only_when_the_comparison_passes():
     assert table.waiters("b") == 0
 
 
+class _EventSleeper:
+    def __init__(self) -> None:
+        self.woken = threading.Event()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+
+def _race_once(table: FutexTable) -> bool:
+    word = [0]
+    done = threading.Event()
+    sleeper = _EventSleeper()
+    w = Waiter(sleeper, "k")
+
+    def waiter() -> None:
+        if table.queue_if(w, lambda: word[0], 0):
+            sleeper.woken.wait()
+            table.dequeue(w)
+        done.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    word[0] = 1  # the "user space" store, then the wake
+    table.wake("k", 1)
+    finished = done.wait(10)
+    t.join(10)
+    return finished
+
+
 def test_no_lost_wakeup_between_check_and_sleep():
     """A waker that changes the value and wakes after the waiter queued
     always finds it: the check and the enqueue are one step."""
     table = FutexTable()
-    word = [0]
     for _ in range(200):
-        word[0] = 0
-        done = threading.Event()
-        woken = threading.Event()
-
-        class S:
-            def wake(self) -> None:
-                woken.set()
-
-        w = Waiter(S(), "k")
-
-        def waiter() -> None:
-            if table.queue_if(w, lambda: word[0], 0):
-                woken.wait()
-                table.dequeue(w)
-            done.set()
-
-        t = threading.Thread(target=waiter)
-        t.start()
-        word[0] = 1  # the "user space" store, then the wake
-        table.wake("k", 1)
-        assert done.wait(10), "a waiter that saw the old value was not woken"
-        t.join()
+        assert _race_once(table), "a waiter that saw the old value was not woken"
