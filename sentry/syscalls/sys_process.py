@@ -35,6 +35,7 @@ PR_GET_THP_DISABLE = 42
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 TASK_COMM_LEN = 16
+CAP_SYS_PTRACE = 19
 
 
 @syscall(sysno.GETPID, "getpid")
@@ -96,12 +97,20 @@ def sys_set_robust_list(t: Task, args: SyscallArgs) -> int:
 
 @syscall(sysno.GET_ROBUST_LIST, "get_robust_list")
 def sys_get_robust_list(t: Task, args: SyscallArgs) -> int:
-    """Implements Linux syscall get_robust_list(2) for the caller (pid 0 or its own tid)."""
+    """Implements Linux syscall get_robust_list(2) (kernel/futex/syscalls.c):
+    the caller's list (pid 0) or another thread's; a thread of another
+    process needs the same real uid or CAP_SYS_PTRACE (a simplified
+    ptrace_may_access)."""
     pid = s32(args[0])
-    if pid not in (0, t.tid):
-        raise ESRCH if pid not in t.kernel.tasks else EPERM
-    t.mm.copy_out(args[1], U64.pack(t.robust_list[0]))
-    t.mm.copy_out(args[2], U64.pack(t.robust_list[1]))
+    target = t if pid == 0 else t.kernel.tasks.get(pid)
+    if target is None or pid < 0:
+        raise ESRCH
+    if target.thread_group is not t.thread_group and not (
+        t.creds.has_capability(CAP_SYS_PTRACE) or t.creds.uid == target.creds.uid
+    ):
+        raise EPERM
+    t.mm.copy_out(args[1], U64.pack(target.robust_list[0]))
+    t.mm.copy_out(args[2], U64.pack(target.robust_list[1]))
     return 0
 
 

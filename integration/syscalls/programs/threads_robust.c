@@ -88,6 +88,15 @@ static void robust_across_processes(void) {
     munmap(m, 4096);
 }
 
+static pid_t other_tid;
+
+static void *report_tid(void *arg) {
+    (void)arg;
+    __atomic_store_n(&other_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&other_tid, __ATOMIC_SEQ_CST) != -1) usleep(1000);
+    return NULL;
+}
+
 static void robust_list_syscalls(void) {
     void *head = NULL;
     size_t len = 0;
@@ -95,6 +104,16 @@ static void robust_list_syscalls(void) {
     printf("get_robust_list: %ld len %zu head set %d\n", r, len, head != NULL);
     r = syscall(SYS_set_robust_list, head, len + 1);
     printf("set_robust_list bad size: %ld %s\n", r, strerrorname_np(errno));
+    pthread_t th;
+    pthread_create(&th, NULL, report_tid, NULL);
+    while (!other_tid) usleep(1000);
+    void *other = NULL;
+    len = 0;
+    r = syscall(SYS_get_robust_list, other_tid, &other, &len);
+    printf("get_robust_list of another thread: %ld len %zu own head %d\n", r, len,
+           other != NULL && other != head);
+    __atomic_store_n(&other_tid, -1, __ATOMIC_SEQ_CST);
+    pthread_join(th, NULL);
     r = syscall(SYS_get_robust_list, 999999, &head, &len);
     printf("get_robust_list unknown pid: %ld %s\n", r, strerrorname_np(errno));
 }
