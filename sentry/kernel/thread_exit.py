@@ -65,6 +65,7 @@ class ThreadExit(ProcessTree):
             if t in tg.tasks:
                 tg.tasks.remove(t)
             last = not tg.tasks
+            was_leader = t is tg.leader
             final = tg.final_status(status)
             exec_task = tg.exec_task
         try:
@@ -78,12 +79,11 @@ class ThreadExit(ProcessTree):
         except Exception as exc:  # keep the exit status; report the cleanup failure
             log.exception("releasing task %d failed: %s", t.tid, exc)
         with self._lock:
-            if last:
-                self.tasks.pop(t.tid, None)
-                if self.tasks.get(tg.tgid) is tg.leader:
-                    self.tasks.pop(tg.tgid, None)
-            elif t is not tg.leader:
-                self.tasks.pop(t.tid, None)
+            # By identity: an exec'ing thread may already own this tid.
+            if (last or not was_leader) and self.tasks.get(t.tid) is t:
+                del self.tasks[t.tid]
+            if last and self.tasks.get(tg.tgid) is tg.leader:
+                del self.tasks[tg.tgid]
         if exec_task is not None:
             exec_task.wake()
         if last:

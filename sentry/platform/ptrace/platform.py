@@ -274,7 +274,7 @@ class PtracePlatform(Platform):
 
     #: One stub per address space, driven by the thread that created it:
     #: multi-threaded processes need stub threads per address space.
-    supports_threads = False
+    supports_threads = True
 
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
         if pinning not in PIN_MODES:
