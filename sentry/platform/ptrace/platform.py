@@ -214,9 +214,8 @@ class PtraceContext(Context):
             raise RuntimeError("context was released")
         assert isinstance(address_space, PtraceAddressSpace)
         process = address_space._process
-        if process is not None and process is self._last_process:
-            stub = self._last_stub
-        else:
+        stub = self._last_stub
+        if stub is None or process is None or process is not self._last_process:
             stub = self._stub_for(address_space)
         state = self._state
         kind = state.switch(stub, regs)
