@@ -215,7 +215,7 @@ class PtraceContext(Context):
         assert isinstance(address_space, PtraceAddressSpace)
         process = address_space._process
         stub = self._last_stub
-        if stub is None or process is None or process is not self._last_process:
+        if stub is None or process is not self._last_process:
             stub = self._stub_for(address_space)
         state = self._state
         kind = state.switch(stub, regs)
