@@ -271,8 +271,8 @@ class PtracePlatform(Platform):
     tracer thread), ``"none"``.
     """
 
-    #: One stub per address space, driven by the thread that created it:
-    #: multi-threaded processes need stub threads per address space.
+    #: Every tracer host thread gets its own stub thread in the address
+    #: space's stub process (``process.StubProcess``), so threads work.
     supports_threads = True
 
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
