@@ -9,6 +9,8 @@ between native Linux and the Sentry. Optional first-line directives:
     // sentry-args: ARG...          arguments passed to the program
     // sentry-static-only           skip the dynamically linked build
     // sentry-needs-root            skip unless root
+    // sentry-needs-threads         skip on a platform that cannot run threads
+                                    (``threads_skip_reason``)
 
 ``test_differential.py`` picks every program up, builds a static and a
 dynamic variant and runs both ways, on every platform back end (ptrace, and
@@ -51,6 +53,21 @@ class Result:
     status: int  # shell style: code, or 128 + signal
     stdout: bytes
     stderr: bytes
+
+
+def threads_skip_reason(name: str) -> str | None:
+    """Why platform ``name`` cannot run multi-threaded programs (None if it
+    can): the back end's own ``supports_threads``, so the skip ends by
+    itself when the back end gains threads."""
+    if name == "ptrace":
+        from sentry.platform.ptrace import PtracePlatform
+
+        if not PtracePlatform.supports_threads:
+            return (
+                "the ptrace platform drives one stub per address space, from one host "
+                "thread: threads need several stub threads per address space (branch ptthreads)"
+            )
+    return None
 
 
 @functools.cache

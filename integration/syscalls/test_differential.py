@@ -31,6 +31,10 @@ def test_program_matches_native(source, linking, build_dir, sentry_platform):
         pytest.skip("program is static-only")
     if "sentry-needs-root" in d and os.geteuid() != 0:
         pytest.skip("program needs root")
+    if "sentry-needs-threads" in d:
+        reason = harness.threads_skip_reason(sentry_platform)
+        if reason:
+            pytest.skip(reason)
     binary = harness.compile_c(source, build_dir, static=linking == "static")
     argv = [str(binary), *d.get("sentry-args", [])]
     native = harness.run_native(argv, build_dir)

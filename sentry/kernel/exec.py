@@ -3,7 +3,9 @@
 
 The new MemoryManager is built completely before the old one is released, so
 a failed exec leaves the caller running with an error, and the platform's
-address space is created on the task's own thread."""
+address space is created on the task's own thread. Only then are the
+caller's other threads killed (``Kernel.de_thread``); a non-leader caller
+takes over the leader's pid."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sentry.arch import Registers
 from sentry.kernel import timers
 from sentry.kernel.mapfile import pinned_mappable
 from sentry.kernel.rlimits import RLIM_INFINITY, RLIMIT_STACK
+from sentry.kernel.robust_futex import mm_release
 from sentry.kernel.signals import SIG_DFL, SIG_IGN, AltStack, SigAction
 from sentry.loader.loader import ExecFile, ExecIdentity, ExecOpener, load
 from sentry.mm import Mappable, MemoryManager
@@ -68,6 +71,11 @@ def exec_into(
         result = load(
             mm, _opener(t, fs if fs is not None else t.fs), filename, argv, envp, ident=ident
         )
+        # Past the point of no return: a multi-threaded caller becomes the
+        # only thread (fs/exec.c begin_new_exec -> de_thread), then its
+        # robust futexes are released (exec_mm_release).
+        kernel.de_thread(t)
+        mm_release(t, shared=False)
     except BaseException:
         mm.release()
         raise

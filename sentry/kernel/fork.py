@@ -7,6 +7,13 @@ fs context, dispositions and limits, and its own host thread with its own
 platform Context. The ptrace platform starts the child's stub lazily, on
 the child's thread, at its first switch.
 
+CLONE_THREAD (pthread_create) adds a task to the caller's thread group: it
+shares the mm (and the platform AddressSpace; each thread has its own
+Context), the signal handlers (CLONE_SIGHAND), the descriptor table
+(CLONE_FILES), the fs context (CLONE_FS) and the limits, and keeps its own
+registers, TLS (CLONE_SETTLS), signal mask, pending signals and alternate
+stack. CLONE_FILES and CLONE_FS are honoured only with CLONE_THREAD.
+
 CLONE_VM|CLONE_VFORK (vfork(2), posix_spawn) shares the memory for real:
 the parent sleeps until the child execs or exits, so the child runs on the
 parent's host thread, in the parent's mm and platform Context (on ptrace
@@ -20,9 +27,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sentry.abi.errors import EAGAIN, EINVAL, LinuxError
+from sentry.abi.errors import EAGAIN, EINTR, EINVAL, LinuxError
 from sentry.kernel.signals import SS_DISABLE, AltStack, SignalHandlers
 from sentry.kernel.thread_group import ThreadGroup
 
@@ -57,13 +64,17 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_IO = 0x80000000
 
-#: Flags this kernel honours; the rest are refused with EINVAL (threads
-#: and shared descriptor/fs tables need multi-task processes).
+#: Flags this kernel honours; the rest (namespaces, CLONE_PIDFD) are
+#: refused with EINVAL.
 SUPPORTED = (
     CSIGNAL | CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_SYSVSEM | CLONE_SETTLS
     | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED
-    | CLONE_CHILD_SETTID | CLONE_IO | CLONE_PTRACE
+    | CLONE_CHILD_SETTID | CLONE_IO | CLONE_PTRACE | CLONE_THREAD | CLONE_SIGHAND
+    | CLONE_FILES | CLONE_FS
 )  # fmt: skip
+#: Sharing flags only a thread may use here (shared tables between
+#: processes are not offered).
+THREAD_ONLY = CLONE_FILES | CLONE_FS
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,8 @@ def check_flags(flags: int) -> None:
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise EINVAL
     unsupported = flags & ~SUPPORTED
+    if flags & THREAD_ONLY and not flags & CLONE_THREAD:
+        unsupported |= flags & THREAD_ONLY
     if unsupported:
         log.warning(
             "clone flags %#x are not supported (threads, shared tables, namespaces)", unsupported
@@ -95,6 +108,8 @@ def check_flags(flags: int) -> None:
 def clone(parent: Task, args: CloneArgs) -> int:
     """Create and start the child; returns its pid (in the parent)."""
     check_flags(args.flags)
+    if args.flags & CLONE_THREAD:
+        return _clone_thread(parent, args)
     flags = args.flags
     kernel = parent.kernel
     from sentry.kernel.task import Task
@@ -122,31 +137,16 @@ def clone(parent: Task, args: CloneArgs) -> int:
             raise
         except MemoryError as exc:
             raise EAGAIN from exc
-    regs = parent.regs.copy()
-    regs.rax = 0
-    if args.stack:
-        regs.rsp = args.stack
-    if flags & CLONE_SETTLS:
-        regs.fs_base = args.tls
-    child.regs = regs
-    child.comm = parent.comm
-    child.exe = parent.exe
-    handlers = SignalHandlers()
-    handlers.actions = list(parent.sighand.actions)
-    child.sighand = handlers
-    child.signal_mask = parent.signal_mask
-    alt = parent.altstack
-    if flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM:
-        child.altstack = AltStack()
+    _copy_thread_state(parent, child, args)
+    if flags & CLONE_SIGHAND:
+        child.sighand = parent.sighand
     else:
-        child.altstack = (
-            AltStack(alt.sp, alt.flags, alt.size) if alt.flags != SS_DISABLE else AltStack()
-        )
-    child.prctl_state = {k: v for k, v in parent.prctl_state.items() if k != "pdeathsig"}
-    child.nice = parent.nice
-    child.personality = parent.personality
-    if flags & CLONE_CHILD_CLEARTID:
-        child.clear_child_tid = args.child_tid
+        handlers = SignalHandlers()
+        handlers.actions = list(parent.sighand.actions)
+        child.sighand = handlers
+    alt = parent.altstack
+    if flags & (CLONE_VM | CLONE_VFORK) != CLONE_VM and alt.flags != SS_DISABLE:
+        child.altstack = AltStack(alt.sp, alt.flags, alt.size)
     ptg = parent.thread_group
     tg = ThreadGroup(child, pgid=ptg.pgid, sid=ptg.sid)
     tg.exit_signal = flags & CSIGNAL
@@ -171,6 +171,82 @@ def clone(parent: Task, args: CloneArgs) -> int:
             if parent.killed is not None:
                 break
     return tid
+
+
+def _copy_thread_state(parent: Task, child: Task, args: CloneArgs) -> None:
+    """Registers, TLS and the per-task state every kind of child inherits."""
+    regs = parent.regs.copy()
+    regs.rax = 0
+    if args.stack:
+        regs.rsp = args.stack
+    if args.flags & CLONE_SETTLS:
+        regs.fs_base = args.tls
+    child.regs = regs
+    child.comm = parent.comm
+    child.exe = parent.exe
+    child.signal_mask = parent.signal_mask
+    # A CLONE_VM child starts without an alternate stack (kernel/fork.c
+    # copy_process: sas_ss_reset when sharing the mm); callers copy it otherwise.
+    child.altstack = AltStack()
+    child.prctl_state = {k: v for k, v in parent.prctl_state.items() if k != "pdeathsig"}
+    child.nice = parent.nice
+    child.personality = parent.personality
+    if args.flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = args.child_tid
+
+
+def _clone_thread(parent: Task, args: CloneArgs) -> int:
+    """CLONE_THREAD: a new task in the caller's thread group (pthread_create)."""
+    flags = args.flags
+    kernel = parent.kernel
+    if not kernel.platform.supports_threads:
+        log.warning(
+            "the %s platform cannot run threads: clone(CLONE_THREAD) fails with EAGAIN",
+            type(kernel.platform).__name__,
+        )
+        raise EAGAIN("platform without threads")
+    from sentry.kernel.task import Task
+
+    tid = kernel.alloc_tid()
+    child = Task(
+        kernel,
+        tid,
+        creds=parent.creds.copy(),
+        fd_table=parent.fd_table if flags & CLONE_FILES else _fork_table(parent.fd_table),
+        fs=parent.fs if flags & CLONE_FS or parent.fs is None else parent.fs.fork(),
+        rlimits=parent.rlimits,
+    )
+    fp = parent.context.fp_state(parent.mm.address_space)
+    child.mm = parent.mm
+    child.sighand = parent.sighand
+    _copy_thread_state(parent, child, args)
+    ptg = parent.thread_group
+    child.tgid = ptg.tgid
+    child.thread_group = ptg
+    if flags & CLONE_PARENT_SETTID:
+        parent.mm.copy_out(args.parent_tid, tid.to_bytes(4, "little"))
+    with kernel.tree_lock:
+        if ptg.group_exit_status is not None or ptg.exec_task is not None:
+            # The group is dying or exec'ing (kernel/fork.c copy_process:
+            # fatal_signal_pending / SIGNAL_GROUP_EXIT -> EINTR).
+            if child.fd_table is not None and not flags & CLONE_FILES:
+                child.fd_table.close_all()
+            raise EINTR
+        ptg.tasks.append(child)
+    set_child_tid = args.child_tid if flags & CLONE_CHILD_SETTID else 0
+    try:
+        kernel.start_task(child, fp=fp, set_child_tid=set_child_tid, confirm=True)
+    except LinuxError:
+        with kernel.tree_lock:
+            ptg.tasks.remove(child)
+        if child.fd_table is not None and not flags & CLONE_FILES:
+            child.fd_table.close_all()
+        raise
+    return tid
+
+
+def _fork_table(fd_table: Any) -> Any:
+    return fd_table.fork() if fd_table is not None else None
 
 
 class VforkHandoff(BaseException):

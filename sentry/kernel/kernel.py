@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sentry.abi.errors import LinuxError
+from sentry.abi.errors import EAGAIN, LinuxError
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import exec_into
 from sentry.kernel.exit import ExitStatus, SentryBug
 from sentry.kernel.futex import FutexTable
-from sentry.kernel.process_tree import ProcessTree
 from sentry.kernel.rlimits import RLimits
 from sentry.kernel.syscall_table import SyscallTable
 from sentry.kernel.task import Task
+from sentry.kernel.thread_exit import ThreadExit
 from sentry.kernel.thread_group import ThreadGroup
 from sentry.kernel.uts import UTSNamespace
 from sentry.memory import MemoryFile
@@ -49,8 +49,9 @@ class ProcessSpec:
     rlimits: RLimits
 
 
-class Kernel(ProcessTree):
-    """One sandbox's kernel (process tree and signals: ``ProcessTree``)."""
+class Kernel(ThreadExit):
+    """One sandbox's kernel (process tree and signals: ``ProcessTree``;
+    thread exits: ``ThreadExit``)."""
 
     def __init__(
         self,
@@ -91,16 +92,39 @@ class Kernel(ProcessTree):
         """A fresh pid (never reused within a sandbox's life)."""
         return self._alloc_tid()
 
-    def start_task(self, task: Task, *, fp: bytes | None = None, set_child_tid: int = 0) -> None:
+    def start_task(
+        self,
+        task: Task,
+        *,
+        fp: bytes | None = None,
+        set_child_tid: int = 0,
+        confirm: bool = False,
+    ) -> None:
         """Start a forked task on its own host thread: its platform Context
         is created there (and, on ptrace, its stub at the first use), its
-        FP state set from the parent's (``fp``)."""
+        FP state set from the parent's (``fp``).
+
+        With ``confirm`` the caller waits until the Context exists and gets
+        EAGAIN (nothing started, the task unregistered) if the platform has
+        none left (the kvm platform's vCPU limit): a new thread then fails
+        like Linux's clone at a resource limit instead of stopping the
+        sandbox."""
         with self._lock:
             self.tasks[task.tid] = task
+        ready = threading.Event()
+        refused: list[BaseException] = []
 
         def body() -> None:
             try:
-                task.context = self.platform.new_context()
+                try:
+                    task.context = self.platform.new_context()
+                except (RuntimeError, OSError) as exc:
+                    if not confirm:
+                        raise
+                    refused.append(exc)
+                    return
+                finally:
+                    ready.set()
                 if fp is not None:
                     task.context.set_fp_state(task.mm.address_space, fp)
                 if set_child_tid:
@@ -117,6 +141,14 @@ class Kernel(ProcessTree):
 
         task.thread = threading.Thread(target=body, name=f"task-{task.tid}", daemon=True)
         task.thread.start()
+        if confirm:
+            ready.wait()
+            if refused:
+                task.thread.join()
+                with self._lock:
+                    self.tasks.pop(task.tid, None)
+                log.warning("cannot start task %d: %s", task.tid, refused[0])
+                raise EAGAIN("no platform context left") from refused[0]
 
     def _alloc_tid(self) -> int:
         with self._lock:
@@ -177,20 +209,16 @@ class Kernel(ProcessTree):
 
             self.panic(f"Sentry bug in task {task.tid}: {''.join(traceback.format_exception(exc))}")
         finally:
+            tg = task.thread_group
             try:
-                task.release()
-            except Exception as exc:  # keep the exit status; report the cleanup failure
-                log.exception("releasing task %d failed: %s", task.tid, exc)
-            with self._lock:
-                self.tasks.pop(task.tid, None)
-            try:
-                self.exit_process(task, status)
+                self.exit_task(task, status)
             except Exception as exc:  # keep the exit status; report the failure
                 log.exception("exit of task %d failed: %s", task.tid, exc)
                 self.panic(f"Sentry bug: exit of task {task.tid} failed: {exc!r}")
             if self.bug is not None:
                 status = SENTRY_BUG_STATUS
-            if task.tid == 1:
+            if tg.tgid == 1 and tg.zombie:
+                status = tg.exit_status or status
                 # What was left when init ended, before the shutdown kills
                 # the rest (``sentry run --stats``, leak tests).
                 self.init_exit_counts = self.live_counts()

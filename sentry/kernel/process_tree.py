@@ -91,7 +91,10 @@ class ProcessTree:
                 self._discard(tg, sigbit(SIGCONT))
             act = leader.sighand.get(signo)
             bit = sigbit(signo)
-            blocked = all(t.signal_mask & bit for t in tg.tasks)
+            if thread is not None:
+                blocked = bool(thread.signal_mask & bit)
+            else:
+                blocked = all(t.signal_mask & bit for t in tg.tasks)
             ignored = act.handler == SIG_IGN or (
                 act.handler == SIG_DFL and default_action(signo) == "ignore"
             )
@@ -106,8 +109,10 @@ class ProcessTree:
 
     @staticmethod
     def _pick_thread(tg: ThreadGroup, bit: int) -> Task | None:
+        # kernel/signal.c complete_signal: the first thread that wants it
+        # (does not block it, or waits for it in sigtimedwait), leader first.
         for t in tg.tasks:
-            if not t.signal_mask & bit:
+            if not t.signal_mask & bit or t.sigwait_mask & bit:
                 return t
         return tg.leader
 
@@ -144,6 +149,16 @@ class ProcessTree:
             tg.stop_unreported = True
             tg.continued_unreported = False
             self._notify_stop_change(tg, CLD_STOPPED, signo)
+            # Every other thread stops too when it next looks at its
+            # signals (group stop: kernel/signal.c do_signal_stop).
+            for other in tg.tasks:
+                if other is not t:
+                    other.notify_signal()
+        self.park_stopped(t)
+
+    def park_stopped(self, t: Task) -> None:
+        """Sleep while ``t``'s process is stopped (until SIGCONT or SIGKILL)."""
+        tg = t.thread_group
         while True:
             with self.tree_lock:
                 if not tg.stopped_by or t.killed is not None:

@@ -93,6 +93,10 @@ def deliver_signals(t: Task) -> None:
     while True:
         if t.killed is not None:
             raise TaskExit(t.killed, group=True)
+        if t.thread_group.stopped_by:
+            # Another thread stopped the process (group stop).
+            kernel.park_stopped(t)
+            continue
         info = _dequeue(t)
         if info is None:
             break

@@ -210,10 +210,14 @@ class Task:
             status = self._loop()
         except TaskExit as exc:
             status = exc.status
+            if exc.group:
+                # exit_group(2) or a fatal signal: every thread ends.
+                self.kernel.group_exit(self, status)
         except ContextLost as exc:
             # The host killed the stub (OOM killer) or the platform lost it.
             log.warning("task %d: %s; killed", self.tid, exc)
             status = self.fatal_signal(SIGKILL)
+            self.kernel.group_exit(self, status)
         self.exit_status = status
         return status
 
@@ -357,7 +361,9 @@ class Task:
         killed or an unblocked signal is pending. The syscall then raises
         ERESTARTSYS (or ERESTARTNOHAND...) and the run loop applies Linux's
         restart rules once the signal is handled."""
-        return self._killed is not None or self.signal_pending()
+        return (
+            self._killed is not None or self.signal_pending() or bool(self.thread_group.stopped_by)
+        )
 
     def block(self, timeout: float | None) -> bool:
         """Sleep up to ``timeout`` seconds (forever if None) unless woken

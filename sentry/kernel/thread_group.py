@@ -2,9 +2,10 @@
 plus the parent/child links of ``task_struct``; gVisor ``kernel.ThreadGroup``).
 
 A ThreadGroup is what wait(2) reaps and what a process-directed signal
-targets. Tasks are single-threaded processes in this part (clone without
-CLONE_THREAD only), so a group has exactly one task, its leader; the state
-that Linux keeps per process lives here so threads can join later.
+targets. ``tasks`` holds its live threads (the leader first while it
+lives); the group becomes a zombie only when the last one has exited, so
+a leader that ends with pthread_exit stays visible (its pid, /proc/PID)
+until then, as Linux's zombie leader does.
 
 All tree fields (``parent``, ``children``, ``zombie``, ``stop_*``) are
 protected by the Kernel's ``tree_lock``; waiters sleep on the parent's
@@ -52,6 +53,21 @@ class ThreadGroup:
         self.child_subreaper = False
         #: The thread that is blocked in a vfork until this child execs or exits.
         self.vfork_parent: Task | None = None
+        #: Set by exit_group(2) or a fatal signal (SIGNAL_GROUP_EXIT): the
+        #: status every thread dies with and wait(2) reports.
+        self.group_exit_status: ExitStatus | None = None
+        #: A thread in execve that is killing the others (de_thread): their
+        #: deaths do not end the group.
+        self.exec_task: Task | None = None
+
+    def final_status(self, last: ExitStatus) -> ExitStatus:
+        """The status wait(2) reports once the last thread (which ended
+        with ``last``) is gone: the group exit's, else the last thread's
+        own (Linux 6.x do_exit records the last thread's code; older
+        kernels reported the leader's)."""
+        if self.group_exit_status is not None:
+            return self.group_exit_status
+        return last
 
     @property
     def is_clone_child(self) -> bool:

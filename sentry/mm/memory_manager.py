@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import errno
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
 
 from sentry.abi.errors import (
@@ -748,6 +748,46 @@ class MemoryManager:
                 return bytes(mf.view(*runs[0]))
             return b"".join([bytes(mf.view(off, length)) for off, length in runs])
 
+    def futex_key(self, addr: int, *, private: bool) -> Hashable:
+        """What identifies the futex word at ``addr`` (kernel/futex/core.c
+        get_futex_key): this mm and the address for a private futex or a word
+        in private memory; the backing MemoryFile offset for a shared futex in
+        a MAP_SHARED mapping, so processes sharing the page meet. EFAULT if
+        ``addr`` is not mapped."""
+        if private:
+            # Linux does not look at the memory for a private key either.
+            return (self, addr)
+        if addr < self.min_address or addr + 4 > self.max_address:
+            raise EFAULT
+        with self._lock:
+            vma = self._find_or_grow(addr)
+            if vma is None:
+                raise EFAULT
+            if not vma.shared:
+                return (self, addr)
+            page = addr & PAGE_MASK
+            return ("shared", self._page_offset(page, False, True) + (addr - page))
+
+    def update_u32(self, addr: int, update: Callable[[int], int]) -> int:
+        """Replace the aligned 32-bit word at ``addr`` by ``update(old)`` under
+        this mm's lock; returns the old value (EFAULT if not writable).
+
+        Atomic against the Sentry's other accesses, not against application
+        threads doing their own atomics on the word at the same instant
+        (Linux uses a locked cmpxchg); callers are futex paths where the
+        word's owner is the caller or dead."""
+        if addr & 3:
+            raise EINVAL
+        if addr < 0 or addr + 4 > self.max_address:
+            raise EFAULT
+        with self._lock:
+            page = addr & PAGE_MASK
+            offset = self._page_offset(page, True, False) + (addr - page)
+            view = self.mf.view(offset, 4)
+            old = int.from_bytes(view, "little")
+            view[:] = (update(old) & 0xFFFFFFFF).to_bytes(4, "little")
+            return old
+
     def copy_out(
         self, addr: int, data: bytes | bytearray | memoryview, *, force: bool = False
     ) -> None:
@@ -853,6 +893,13 @@ class MemoryManager:
         The parent's writable private mirrors are dropped so its next write
         faults too."""
         with self._lock:
+            # Shared anonymous memory is one set of pages for both sides:
+            # give every page of it a MemoryFile page now, or a page first
+            # touched after the fork would be private to whoever touched it
+            # (Linux backs these mappings with one shmem file).
+            for vma in self._vmas:
+                if vma.shared and vma.mappable is None:
+                    self._populate(vma, vma.start, vma.end)  # ENOMEM when full
             child = MemoryManager(
                 self.mf,
                 address_space,

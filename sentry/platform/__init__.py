@@ -146,6 +146,10 @@ class Platform(abc.ABC):
     #: Lowest and one-past-highest application address the platform can map.
     min_user_address: int
     max_user_address: int
+    #: Whether several Contexts (threads) may switch into one AddressSpace
+    #: at once. A back end without it makes clone(CLONE_THREAD) fail with
+    #: EAGAIN rather than run threads it cannot host.
+    supports_threads: bool = True
 
     @abc.abstractmethod
     def new_address_space(self) -> AddressSpace:

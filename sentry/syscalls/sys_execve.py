@@ -37,7 +37,12 @@ def _strings(t: Task, addr: int) -> list[bytes]:
             raise E2BIG from exc
 
 
-@syscall(sysno.EXECVE, "execve", Support.PARTIAL, "single-threaded callers; no set-id binaries")
+@syscall(
+    sysno.EXECVE,
+    "execve",
+    Support.PARTIAL,
+    "no set-id binaries; from a thread the others are killed and the caller takes the pid",
+)
 def sys_execve(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall execve(2): on success the caller runs the new program."""
     if not args[0]:

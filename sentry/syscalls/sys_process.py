@@ -6,7 +6,7 @@ arch/x86/kernel/process_64.c)."""
 from __future__ import annotations
 
 from sentry.abi import sysno
-from sentry.abi.errors import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
+from sentry.abi.errors import EINVAL, ENOSYS, EPERM, ESRCH
 from sentry.kernel import ExitStatus, SyscallArgs, Task, TaskExit
 from sentry.syscalls._util import U32, U64, s32
 from sentry.syscalls.table import Support, syscall
@@ -35,7 +35,7 @@ PR_GET_THP_DISABLE = 42
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 TASK_COMM_LEN = 16
-FUTEX_WAKE = 1
+CAP_SYS_PTRACE = 19
 
 
 @syscall(sysno.GETPID, "getpid")
@@ -56,29 +56,19 @@ def sys_gettid(t: Task, args: SyscallArgs) -> int:
     return t.tid
 
 
-def _clear_child_tid(t: Task) -> None:
-    # kernel/fork.c mm_release: zero *clear_child_tid and wake a futex there.
-    if t.clear_child_tid:
-        try:
-            t.mm.copy_out(t.clear_child_tid, U32.pack(0))
-        except EFAULT:
-            return
-        t.kernel.futexes.wake((id(t.mm), t.clear_child_tid), 1)
-
-
-@syscall(sysno.EXIT, "exit", Support.PARTIAL, "single-threaded: ends the process")
+@syscall(sysno.EXIT, "exit")
 def sys_exit(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall exit(2).
 
-    Ends the calling thread (the last thread ends the process)."""
-    _clear_child_tid(t)
+    Ends the calling thread; the last thread ends the process (its
+    clear_child_tid word and robust futexes are handled by the exit path,
+    ``sentry.kernel.robust_futex``)."""
     raise TaskExit(ExitStatus(code=args[0] & 0xFF), group=False)
 
 
 @syscall(sysno.EXIT_GROUP, "exit_group")
 def sys_exit_group(t: Task, args: SyscallArgs) -> int:
-    """Implements Linux syscall exit_group(2)."""
-    _clear_child_tid(t)
+    """Implements Linux syscall exit_group(2): every thread of the process ends."""
     raise TaskExit(ExitStatus(code=args[0] & 0xFF), group=True)
 
 
@@ -92,8 +82,8 @@ def sys_set_tid_address(t: Task, args: SyscallArgs) -> int:
 @syscall(
     sysno.SET_ROBUST_LIST,
     "set_robust_list",
-    Support.PARTIAL,
-    "recorded; lists are not walked at exit",
+    Support.FULL,
+    "walked at thread exit and exec: FUTEX_OWNER_DIED set, one waiter woken",
 )
 def sys_set_robust_list(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall set_robust_list(2).
@@ -107,12 +97,20 @@ def sys_set_robust_list(t: Task, args: SyscallArgs) -> int:
 
 @syscall(sysno.GET_ROBUST_LIST, "get_robust_list")
 def sys_get_robust_list(t: Task, args: SyscallArgs) -> int:
-    """Implements Linux syscall get_robust_list(2) for the caller (pid 0 or its own tid)."""
+    """Implements Linux syscall get_robust_list(2) (kernel/futex/syscalls.c):
+    the caller's list (pid 0) or another thread's; a thread of another
+    process needs the same real uid or CAP_SYS_PTRACE (a simplified
+    ptrace_may_access)."""
     pid = s32(args[0])
-    if pid not in (0, t.tid):
-        raise ESRCH if pid not in t.kernel.tasks else EPERM
-    t.mm.copy_out(args[1], U64.pack(t.robust_list[0]))
-    t.mm.copy_out(args[2], U64.pack(t.robust_list[1]))
+    target = t if pid == 0 else t.kernel.tasks.get(pid)
+    if target is None or pid < 0:
+        raise ESRCH
+    if target.thread_group is not t.thread_group and not (
+        t.creds.has_capability(CAP_SYS_PTRACE) or t.creds.uid == target.creds.uid
+    ):
+        raise EPERM
+    t.mm.copy_out(args[1], U64.pack(target.robust_list[0]))
+    t.mm.copy_out(args[2], U64.pack(target.robust_list[1]))
     return 0
 
 

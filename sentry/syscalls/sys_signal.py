@@ -168,6 +168,9 @@ def sys_kill(t: Task, args: SyscallArgs) -> int:
     kernel = t.kernel
     if pid > 0:
         tg = kernel.thread_groups.get(pid)
+        if tg is None and pid in kernel.tasks:
+            # A thread's tid names its process (kill_pid_info).
+            tg = kernel.tasks[pid].thread_group
         if tg is None or tg.reaped:
             raise ESRCH
         _send_process(t, tg, signo, info)

@@ -271,6 +271,10 @@ class PtracePlatform(Platform):
     tracer thread), ``"none"``.
     """
 
+    #: Every tracer host thread gets its own stub thread in the address
+    #: space's stub process (``process.StubProcess``), so threads work.
+    supports_threads = True
+
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
         if pinning not in PIN_MODES:
             raise ValueError(f"pinning must be one of {sorted(PIN_MODES)}, not {pinning!r}")
