@@ -81,7 +81,12 @@ class _TaskContainer(Container):
     """A Container whose sandbox gets the task's stdio, not the shim's own 0-2."""
 
     def _create_in_sandbox(
-        self, spec: ocispec.Spec, console_socket: str, detach: bool, preserve_fds: int
+        self,
+        spec: ocispec.Spec,
+        console_socket: str,
+        detach: bool,
+        preserve_fds: int,
+        terminal_fd: int = -1,
     ) -> None:
         stdio: tuple[int, int, int] = getattr(_pending, "stdio", (-1, -1, -1))
         args = CreateArgs(
@@ -92,6 +97,7 @@ class _TaskContainer(Container):
             stdio=stdio,
             attached=not detach,
             preserve_fds=preserve_fds,
+            terminal_fd=terminal_fd,
         )
         if self.is_root:
             sandbox = Sandbox.create(self.conf, args)
