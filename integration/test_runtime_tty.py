@@ -158,14 +158,50 @@ def test_console_socket_receives_the_master_and_resizes_reach_the_sandbox(
         assert b"21 77" in _command(term, b"stty size")
         # The console socket's owner resizes its master as go-runc does
         # (TIOCSWINSZ): the sandbox's terminal follows (SIGWINCH inside).
-        term.send(b"trap 'echo got-winch' WINCH; echo armed\r")
-        term.expect(b"armed\r\n")
-        term.expect(PROMPT)
         term.send(b"while [ \"$(stty size)\" != '40 100' ]; do sleep 1; done; echo resized\r")
         term.resize(40, 100)
         term.expect(b"resized\r\n")
         term.expect(PROMPT)
-        term.send(b"exit 0\r")
-        r = pysandbox("wait", cid) if False else None  # noqa: SIM108
+        term.send(b"exit 4\r")
+        # The sandbox ends with its init: the master reads EIO (pty(7)).
+        with pytest.raises(AssertionError, match="terminal closed"):
+            term.expect(b"never printed")
     finally:
         term.close()
+
+
+def test_exec_tty_gets_its_own_terminal(
+    pysandbox: Runtime, tmp_path: Path, cid: str, drivers: list[PtyDriver]
+) -> None:
+    bundle = make_bundle(tmp_path, ["/bin/sleep", "1000"], process_env=ENV)
+    for applet in EXTRA_APPLETS:
+        (bundle / "rootfs" / "bin" / applet).symlink_to("busybox")
+    assert pysandbox("create", "--bundle", str(bundle), cid).returncode == 0
+    assert pysandbox("start", cid).returncode == 0
+    term = PtyDriver(
+        [*pysandbox.argv, "--root", str(pysandbox.root), "exec", "-t", cid, "/bin/sh"],
+        rows=45,
+        cols=120,
+    )
+    drivers.append(term)
+    banner = term.expect(PROMPT)
+    assert b"job control turned off" not in banner
+    # The caller's terminal size, and a terminal of the sandbox's own devpts.
+    assert b"45 120" in _command(term, b"stty size")
+    assert b"/dev/pts/" in _command(term, b"tty")
+    term.send(b"sh -c 'echo started; exec sleep 1000'\r")
+    term.expect(b"started\r\n")
+    term.send(b"\x03")
+    term.expect(PROMPT)
+    assert b"status=130" in _command(term, b"echo status=$?")
+    # A resize of the caller's terminal: SIGWINCH to the relay, then the
+    # control API's ResizeTerminal.
+    term.send(b"while [ \"$(stty size)\" != '30 90' ]; do sleep 1; done; echo resized\r")
+    term.resize(30, 90)
+    term.expect(b"resized\r\n")
+    term.expect(PROMPT)
+    term.send(b"exit 5\r")
+    assert term.wait() == 5
+    # The container's init is untouched.
+    assert pysandbox("state", cid).returncode == 0
+    assert '"running"' in pysandbox("state", cid).stdout
