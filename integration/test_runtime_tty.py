@@ -76,9 +76,7 @@ def _command(term: PtyDriver, line: bytes) -> bytes:
 def test_run_with_a_terminal_prompt_echo_size_ctrl_c_and_exit_status(
     pysandbox: Runtime, tmp_path: Path, cid: str, drivers: list[PtyDriver]
 ) -> None:
-    bundle = _tty_bundle(
-        tmp_path, ["/bin/sh"], process_consoleSize={"height": 33, "width": 111}
-    )
+    bundle = _tty_bundle(tmp_path, ["/bin/sh"], process_consoleSize={"height": 33, "width": 111})
     term = PtyDriver(
         [*pysandbox.argv, "--root", str(pysandbox.root), "run", "--bundle", str(bundle), cid],
         rows=50,
@@ -96,8 +94,8 @@ def test_run_with_a_terminal_prompt_echo_size_ctrl_c_and_exit_status(
     assert b"33 111" in _command(term, b"stty size")
     assert b"/dev/pts/" in _command(term, b"tty")
     # ^C interrupts the foreground job only; the shell carries on.
-    term.send(b"sh -c 'echo started; exec sleep 1000'\r")
-    term.expect(b"started\r\n")
+    term.send(b"sh -c 'echo start$((1+1)); exec sleep 1000'\r")
+    term.expect(b"start2\r")
     term.send(b"\x03")
     term.expect(PROMPT)
     assert b"status=130" in _command(term, b"echo status=$?")
@@ -129,7 +127,7 @@ def _console_receiver(path: str, got: dict[str, object]) -> threading.Thread:
 class _Master(PtyDriver):
     """A pty master received over a console socket (no child of ours runs on it)."""
 
-    def __init__(self, fd: int) -> None:  # noqa: D107
+    def __init__(self, fd: int) -> None:
         self.fd = fd
         self.pid = 0
         self.seen = b""
@@ -142,9 +140,7 @@ def test_console_socket_receives_the_master_and_resizes_reach_the_sandbox(
     path = str(tmp_path / "console.sock")
     got: dict[str, object] = {}
     receiver = _console_receiver(path, got)
-    bundle = _tty_bundle(
-        tmp_path, ["/bin/sh"], process_consoleSize={"height": 21, "width": 77}
-    )
+    bundle = _tty_bundle(tmp_path, ["/bin/sh"], process_consoleSize={"height": 21, "width": 77})
     r = pysandbox("create", "--bundle", str(bundle), "--console-socket", path, cid)
     assert r.returncode == 0, r.stderr
     receiver.join(60)
@@ -158,9 +154,11 @@ def test_console_socket_receives_the_master_and_resizes_reach_the_sandbox(
         assert b"21 77" in _command(term, b"stty size")
         # The console socket's owner resizes its master as go-runc does
         # (TIOCSWINSZ): the sandbox's terminal follows (SIGWINCH inside).
-        term.send(b"while [ \"$(stty size)\" != '40 100' ]; do sleep 1; done; echo resized\r")
+        term.send(
+            b"while [ \"$(stty size)\" != '40 100' ]; do sleep 1; done; echo size-ok-$((6*7))\r"
+        )
         term.resize(40, 100)
-        term.expect(b"resized\r\n")
+        term.expect(b"size-ok-42\r\n")
         term.expect(PROMPT)
         term.send(b"exit 4\r")
         # The sandbox ends with its init: the master reads EIO (pty(7)).
@@ -189,16 +187,16 @@ def test_exec_tty_gets_its_own_terminal(
     # The caller's terminal size, and a terminal of the sandbox's own devpts.
     assert b"45 120" in _command(term, b"stty size")
     assert b"/dev/pts/" in _command(term, b"tty")
-    term.send(b"sh -c 'echo started; exec sleep 1000'\r")
-    term.expect(b"started\r\n")
+    term.send(b"sh -c 'echo start$((1+1)); exec sleep 1000'\r")
+    term.expect(b"start2\r")
     term.send(b"\x03")
     term.expect(PROMPT)
     assert b"status=130" in _command(term, b"echo status=$?")
     # A resize of the caller's terminal: SIGWINCH to the relay, then the
     # control API's ResizeTerminal.
-    term.send(b"while [ \"$(stty size)\" != '30 90' ]; do sleep 1; done; echo resized\r")
+    term.send(b"while [ \"$(stty size)\" != '30 90' ]; do sleep 1; done; echo size-ok-$((6*7))\r")
     term.resize(30, 90)
-    term.expect(b"resized\r\n")
+    term.expect(b"size-ok-42\r\n")
     term.expect(PROMPT)
     term.send(b"exit 5\r")
     assert term.wait() == 5

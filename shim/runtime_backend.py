@@ -219,6 +219,13 @@ class RuntimeBackend:
             return
         container.signal(signo, all_processes)
 
+    def resize(self, container_id: str, exec_id: str, width: int, height: int) -> None:
+        """ResizeTerminal in the sandbox: the master's TIOCSWINSZ alone is
+        seen there only for the init's terminal (boot controls that pty);
+        an exec's terminal learns its size through the control API."""
+        pid = self._exec_pids[(container_id, exec_id)] if exec_id else 0
+        self._load(container_id).sandbox.resize_terminal(container_id, pid, height, width)
+
     def pids(self, container_id: str) -> list[ProcessEntry]:
         entries = []
         for proc in self._load(container_id).processes():
