@@ -629,8 +629,6 @@ class Controller:
         return empty_pb2.Empty()
 
     async def ResizeTerminal(self, ctx: ServerContext, req: pb.ResizeTerminalRequest) -> Any:
-        for fd in self.fds.take(ctx.get(FD_TOKEN_KEY)):
-            os.close(fd)
         if not (0 <= req.rows <= 0xFFFF and 0 <= req.cols <= 0xFFFF):
             raise _err(Code.INVALID_ARGUMENT, f"window size {req.rows}x{req.cols} out of range")
         console = self._console(req.container_id, req.pid)
