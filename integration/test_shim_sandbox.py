@@ -305,6 +305,42 @@ def test_ctr_task_exec_tty(sandbox_containerd):
     _assert_clean(daemon, [cid], sockets)
 
 
+def test_pod_subcontainer_with_a_terminal(sandbox_containerd):
+    """``ctr run -t`` of a second container of a pod: its terminal is made
+    in the running sandbox (gVisor once refused this, gvisor#2714)."""
+    daemon = sandbox_containerd
+    ref = import_busybox_image(daemon)
+    sockets = _sockets()
+    pod, app = unique_id("pod"), unique_id("app")
+    group = f"io.kubernetes.cri.sandbox-id={pod}"
+    daemon.ctr("run", "-d", "--runtime", RUNTIME, "--annotation", group,
+               "--annotation", "io.kubernetes.cri.container-type=sandbox",
+               ref, pod, "sleep", "300", timeout=120)  # fmt: skip
+    try:
+        term = _ctr_tty(daemon, "run", "-t", "--rm", "--runtime", RUNTIME, "--annotation", group,
+                        "--annotation", "io.kubernetes.cri.container-type=container",
+                        "--env", "PS1=box$ ", ref, app, "sh", rows=25, cols=99)  # fmt: skip
+        try:
+            term.expect(PROMPT, timeout=120)
+            _await_size(term, 25, 99)
+            term.resize(26, 98)
+            _await_size(term, 26, 98)
+            assert b"/dev/pts/" in _command(term, b"tty")
+            term.send(b"exit 2\r")
+            assert term.wait() == 2, term.seen
+        finally:
+            term.close()
+        assert len(_shim_daemons(daemon)) == 1
+        assert _task_status(daemon, pod) == "RUNNING"
+    finally:
+        daemon.ctr("task", "kill", "-s", "SIGKILL", pod, check=False)
+        _wait_status(daemon, pod, "STOPPED")
+        daemon.ctr("task", "delete", pod, check=False)
+        daemon.ctr("containers", "delete", pod, check=False)
+        daemon.ctr("containers", "delete", app, check=False)
+    _assert_clean(daemon, [pod, app], sockets)
+
+
 def test_pod_subcontainer_runs_in_the_pod_sandbox(sandbox_containerd):
     """The second container of a pod reaches the pod's shim and joins its
     sandbox (one sandbox process), with its own root file system."""

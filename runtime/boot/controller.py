@@ -403,6 +403,7 @@ class Controller:
     async def Execute(self, ctx: ServerContext, req: pb.ExecuteRequest) -> Any:
         fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
         used: tuple[int, ...] = ()
+        handed: set[int] = set()
         try:
             sub = self._check_id(req.container_id)
             state = sub.state if sub is not None else self.state
@@ -426,7 +427,7 @@ class Controller:
                     "exec: process.terminal needs a terminal_fd, and a terminal_fd needs it",
                 )
             if terminal is not None:
-                fds.remove(terminal)  # container_process owns it from here, even on failure
+                handed.add(terminal)  # container_process owns it now, even on failure
             try:
                 spec = self.loader.container_process(
                     process, stdio, root=sub.root if sub is not None else None, console_fd=terminal
@@ -443,7 +444,7 @@ class Controller:
                 raise _err(Code.FAILED_PRECONDITION, f"exec failed: {exc}") from None
         finally:
             for fd in fds:
-                if fd not in used:
+                if fd not in used and fd not in handed:
                     os.close(fd)
         proc = ExecProcess(
             req.container_id or self.container_id, task, process.args, console=spec.console
@@ -501,8 +502,6 @@ class Controller:
                     f"subcontainer {cid}: process.terminal needs a terminal_fd, and back",
                 )
             stdio = (-1, -1, -1) if terminal is not None else _take_stdio(req.stdio, fds)
-            if terminal is not None:
-                fds.remove(terminal)  # container_process owns it from here, even on failure
             gofer_fds = []
             for m in req.mounts:
                 if not m.HasField("gofer_fd") or m.gofer_fd >= len(fds):
@@ -513,6 +512,8 @@ class Controller:
             kept.update(gofer_fds)
             gofers = [socket.socket(fileno=fd) for fd in gofer_fds]
             try:
+                if terminal is not None:
+                    kept.add(terminal)  # _build_subcontainer owns it now, even on failure
                 build = functools.partial(self._build_subcontainer, terminal=terminal)
                 sub = await anyio.to_thread.run_sync(
                     build, cid, spec, req.resolved_mounts_json, gofers, stdio
@@ -540,17 +541,17 @@ class Controller:
         *,
         terminal: int | None = None,
     ) -> Subcontainer:
-        """Its root from its gofer (a new mount namespace), then its init."""
+        """Its root from its gofer (a new mount namespace), then its init
+        (on ``terminal``, a host pty replica this call owns)."""
         try:
             mounts = gofermounts.decode_resolved(resolved_json) if resolved_json else spec.mounts
             collected = gofermounts.collect(spec, list(mounts), gofers)
-        except (RuntimeFailure, OSError) as exc:
-            raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
-        try:
             root = self.loader.container_root(
                 collected.root_fd, collected.readonly_root, collected.mounts
             )
-        except RuntimeFailure as exc:
+        except (RuntimeFailure, OSError) as exc:
+            if terminal is not None:
+                os.close(terminal)
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
         assert spec.process is not None
         try:
