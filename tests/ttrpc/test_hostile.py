@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2, wrappers_pb2
 import ttrpc
 from tests.ttrpc.conftest import ECHO, SERVICE, EchoImpl, serving
 from ttrpc import ClientConnection, Code, MessageType, ServerConnection, encode_frame
-from ttrpc._connection import ResponseReceived
+from ttrpc._connection import ProtocolReject, ResponseReceived
 
 pytestmark = pytest.mark.anyio
 
@@ -337,7 +337,7 @@ def test_oversized_frame_of_no_ttrpc_type_is_a_frame_error() -> None:
     conn = ServerConnection()
     assert conn.receive_data(encode_frame(1, 0x42, 0, b"future")) == []
     (reject,) = conn.receive_data(struct.pack(">IIBB", 5 << 20, 3, MessageType.REQUEST, 0))
-    assert reject.code == Code.RESOURCE_EXHAUSTED
+    assert isinstance(reject, ProtocolReject) and reject.code == Code.RESOURCE_EXHAUSTED
 
 
 async def test_server_drops_a_connection_sending_garbage_and_keeps_serving(
