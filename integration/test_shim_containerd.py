@@ -316,6 +316,37 @@ def test_tty_run_through_a_real_pty(shim_containerd):
     assert b"on-a-tty" in seen and b"got-typed" in seen, seen
 
 
+@pytest.mark.parametrize("shim_containerd", [HOST], indirect=True)
+def test_garbage_on_the_shim_socket_drops_that_connection_only(shim_containerd):
+    """Bytes that are no ttrpc frame (an HTTP request) on the shim's socket:
+    the shim closes that connection itself and goes on serving containerd."""
+    import select
+    import socket
+
+    daemon = shim_containerd
+    ref = import_busybox_image(daemon)
+    sockets = _shim_sockets()
+    cid = unique_id("garbage")
+    daemon.ctr("run", "-d", "--runtime", RUNTIME, ref, cid, "sleep", "300")
+    try:
+        address = (_bundle(daemon, cid) / "address").read_text().strip()
+        path = address.removeprefix("unix://")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: shim\r\n\r\n")
+            # No shutdown from us: EOF can only come from the shim closing it.
+            ready, _, _ = select.select([sock], [], [], 10)
+            assert ready, "the shim kept the connection open"
+            assert sock.recv(4096) == b""
+        assert re.search(rf"^{cid}\s+\d+\s+RUNNING$", daemon.ctr("task", "ls").stdout, re.M)
+        daemon.ctr("task", "kill", "-s", "SIGKILL", cid)
+        _wait_stopped(daemon, cid)
+    finally:
+        daemon.ctr("task", "delete", cid, check=False)
+        daemon.ctr("containers", "delete", cid, check=False)
+    _assert_clean(daemon, sockets)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shim_containerd", [HOST], indirect=True)
 def test_many_cycles_leave_nothing_behind(shim_containerd):

@@ -2,14 +2,15 @@
 
 The shim's real backend (the runtime library in-process) spawns
 ``pysandbox boot`` (the Sentry) and the gofer for each pod. What the
-Sentry cannot do yet (a terminal) must come back to ``ctr`` as one clear
-line.
+Sentry cannot do must come back to ``ctr`` as one clear line. Terminals
+(``ctr run -t``, ``ctr task exec -t``) are driven through real ptys.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from integration._pty import PtyDriver
 from integration.containerd import (
+    CTR,
     SHIM_SOCKET_DIR,
     ContainerdConfig,
     EventWatcher,
@@ -204,39 +207,138 @@ def test_killed_sandbox_ends_the_task_with_an_error(sandbox_containerd):
     _assert_clean(daemon, [cid], sockets)
 
 
-def test_terminal_is_refused_clearly(sandbox_containerd):
-    import pty
-    import select
-    import subprocess
+PROMPT = b"box$ "
 
+
+def _ctr_tty(daemon: PrivateContainerd, *args: str, rows: int, cols: int) -> PtyDriver:
+    """``ctr ARGS`` on a real pty of its own (ctr puts it in raw mode, copies
+    it to the task's console and sends ResizePty on start and on SIGWINCH)."""
+    argv = [shutil.which(CTR) or CTR, "-a", str(daemon.address), "-n", "default", *args]
+    return PtyDriver(argv, rows=rows, cols=cols)
+
+
+def _command(term: PtyDriver, line: bytes) -> bytes:
+    """Type ``line``; the output up to the next prompt. ctr's raw mode keeps
+    OPOST on its own terminal, so the container's CR NL arrives as CR CR NL
+    (as with runc); that is folded back here."""
+    term.send(line + b"\r")
+    out = term.expect(PROMPT).replace(b"\x1b[6n", b"")
+    return out.replace(b"\r\r\n", b"\r\n")
+
+
+def _await_size(term: PtyDriver, rows: int, cols: int) -> None:
+    """Until the container's terminal has this size (resizes are
+    asynchronous). Then a marker line: the shell's line editor redraws its
+    prompt on SIGWINCH, and such a redraw must not be taken for the end of
+    the next command's output."""
+    size = f"{rows} {cols}".encode()
+    term.send(
+        b'while [ "$(stty size)" != \'' + size + b"' ]; do sleep 1; done; echo size-ok-$((6*7))\r"
+    )
+    term.expect(b"size-ok-42\r")
+    term.expect(PROMPT)
+    term.send(b"echo sync-$((3*3))\r")
+    term.expect(b"sync-9\r")
+    term.expect(PROMPT)
+
+
+def test_ctr_run_tty_through_a_real_pty(sandbox_containerd):
+    """``ctr run -t`` on a sandbox: a prompt, echo, the window size from
+    ResizePty, a resize becoming the sandbox's SIGWINCH, ^C to the
+    foreground job, the exit status, and no stderr stream with a tty."""
     daemon = sandbox_containerd
     ref = import_busybox_image(daemon)
     sockets = _sockets()
     cid = unique_id("tty")
-    master, replica = pty.openpty()
-    proc = subprocess.Popen(
-        ["ctr", "-a", str(daemon.address), "run", "-t", "--rm", "--runtime", RUNTIME, ref, cid,
-         "true"],
-        stdin=replica, stdout=replica, stderr=replica, start_new_session=True,
-    )  # fmt: skip
-    os.close(replica)
-    seen = b""
+    term = _ctr_tty(daemon, "run", "-t", "--rm", "--runtime", RUNTIME, "--env", "PS1=box$ ",
+                    ref, cid, "sh", rows=40, cols=100)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.2)[0]:
-                try:
-                    seen += os.read(master, 4096)
-                except OSError:
-                    break
-        assert proc.wait(10) != 0
+        banner = term.expect(PROMPT, timeout=120)
+        assert b"job control turned off" not in banner
+        _await_size(term, 40, 100)  # ctr's ResizePty at start
+        out = _command(term, b"echo hi there")
+        assert out.startswith(b"echo hi there") and b"\r\nhi there\r\n" in out, out
+        term.resize(30, 90)  # ctr: SIGWINCH -> ResizePty -> the sandbox's SIGWINCH
+        _await_size(term, 30, 90)
+        # With a terminal there is no separate stderr: it is the terminal too.
+        assert b"\r\nerr-5\r\n" in _command(term, b"echo err-$((2+3)) >&2")
+        term.send(b"sh -c 'echo start$((1+1)); exec sleep 1000'\r")
+        term.expect(b"start2\r")
+        term.send(b"\x03")
+        term.expect(PROMPT)
+        assert b"status=130" in _command(term, b"echo status=$?")
+        term.send(b"exit 3\r")
+        assert term.wait() == 3, term.seen + daemon.log_tail().encode()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    assert b"terminal" in seen, seen
+        term.close()
     daemon.ctr("containers", "delete", cid, check=False)
     _assert_clean(daemon, [cid], sockets)
+
+
+def test_ctr_task_exec_tty(sandbox_containerd):
+    """``ctr task exec -t``: an exec'd shell with a terminal of its own in a
+    running sandbox; its resizes go through ResizePty with the exec id."""
+    daemon = sandbox_containerd
+    ref = import_busybox_image(daemon)
+    sockets = _sockets()
+    cid = unique_id("xtty")
+    daemon.ctr("run", "-d", "--runtime", RUNTIME, ref, cid, "sleep", "300", timeout=120)
+    try:
+        term = _ctr_tty(daemon, "task", "exec", "-t", "--exec-id", "shell", cid,
+                        "env", "PS1=box$ ", "sh", rows=33, cols=111)  # fmt: skip
+        try:
+            term.expect(PROMPT, timeout=60)
+            _await_size(term, 33, 111)
+            term.resize(20, 70)
+            _await_size(term, 20, 70)
+            assert b"/dev/pts/" in _command(term, b"tty")
+            term.send(b"exit 6\r")
+            assert term.wait() == 6, term.seen
+        finally:
+            term.close()
+        assert _task_status(daemon, cid) == "RUNNING"
+    finally:
+        daemon.ctr("task", "kill", "-s", "SIGKILL", cid, check=False)
+        _wait_status(daemon, cid, "STOPPED")
+        daemon.ctr("task", "delete", cid, check=False)
+        daemon.ctr("containers", "delete", cid, check=False)
+    _assert_clean(daemon, [cid], sockets)
+
+
+def test_pod_subcontainer_with_a_terminal(sandbox_containerd):
+    """``ctr run -t`` of a second container of a pod: its terminal is made
+    in the running sandbox (gVisor once refused this, gvisor#2714)."""
+    daemon = sandbox_containerd
+    ref = import_busybox_image(daemon)
+    sockets = _sockets()
+    pod, app = unique_id("pod"), unique_id("app")
+    group = f"io.kubernetes.cri.sandbox-id={pod}"
+    daemon.ctr("run", "-d", "--runtime", RUNTIME, "--annotation", group,
+               "--annotation", "io.kubernetes.cri.container-type=sandbox",
+               ref, pod, "sleep", "300", timeout=120)  # fmt: skip
+    try:
+        term = _ctr_tty(daemon, "run", "-t", "--rm", "--runtime", RUNTIME, "--annotation", group,
+                        "--annotation", "io.kubernetes.cri.container-type=container",
+                        "--env", "PS1=box$ ", ref, app, "sh", rows=25, cols=99)  # fmt: skip
+        try:
+            term.expect(PROMPT, timeout=120)
+            _await_size(term, 25, 99)
+            term.resize(26, 98)
+            _await_size(term, 26, 98)
+            assert b"/dev/pts/" in _command(term, b"tty")
+            term.send(b"exit 2\r")
+            assert term.wait() == 2, term.seen
+        finally:
+            term.close()
+        assert len(_shim_daemons(daemon)) == 1
+        assert _task_status(daemon, pod) == "RUNNING"
+    finally:
+        daemon.ctr("task", "kill", "-s", "SIGKILL", pod, check=False)
+        _wait_status(daemon, pod, "STOPPED")
+        daemon.ctr("task", "delete", pod, check=False)
+        daemon.ctr("containers", "delete", pod, check=False)
+        daemon.ctr("containers", "delete", app, check=False)
+    _assert_clean(daemon, [pod, app], sockets)
 
 
 def test_pod_subcontainer_runs_in_the_pod_sandbox(sandbox_containerd):

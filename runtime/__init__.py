@@ -18,6 +18,9 @@ Library modules, bottom up:
 - ``hostsys``: the few syscalls ``os`` lacks (ctypes; the only FFI here).
 - ``seccomp``: the deny-list filter of the helper processes (the gofer).
 - ``console``: pty master over ``--console-socket``, window size.
+- ``ttyrelay``: ``run``/``exec`` in the foreground with a terminal: the
+  caller's own terminal (raw) copied to and from a pty master, its resizes
+  passed on.
 - ``controlsock``: the sandbox's filesystem control socket (create, connect).
 - ``config``: the global flags as one object.
 - ``sandbox``: the handle on a sandbox process (spawn and control API are

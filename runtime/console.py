@@ -32,6 +32,24 @@ def get_window_size(fd: int) -> ConsoleSize:
     return ConsoleSize(rows, cols)
 
 
+def open_pty(size: ConsoleSize | None = None) -> tuple[int, int]:
+    """A new host pty (master, replica), both close-on-exec, sized ``size``.
+
+    For callers that keep the master themselves (``pysandbox run`` and
+    ``exec`` relaying their own terminal) and donate the replica."""
+    master, replica = os.openpty()
+    os.set_inheritable(master, False)
+    os.set_inheritable(replica, False)
+    if size is not None:
+        try:
+            set_window_size(master, size)
+        except OSError:
+            os.close(master)
+            os.close(replica)
+            raise
+    return master, replica
+
+
 def new_with_socket(console_socket: str, size: ConsoleSize | None = None) -> int:
     """Create a pty, send its master to ``console_socket``; returns the replica FD.
 

@@ -91,8 +91,14 @@ class Container:
         pid_file: str = "",
         detach: bool = True,
         preserve_fds: int = 0,
+        terminal_fd: int = -1,
     ) -> Container:
         """OCI ``create``: validate everything, then build the sandbox.
+
+        With ``process.terminal`` the container's terminal is a new pty
+        whose master goes to ``console_socket``, or, for a caller that
+        relays the terminal itself (``run`` in the foreground), the pty
+        replica ``terminal_fd`` (the caller keeps the master).
 
         Every check that can fail without side effects runs before the
         record is written, so a bad config.json leaves nothing behind.
@@ -124,7 +130,7 @@ class Container:
         store.create(record)
         container = cls(conf, store, record)
         try:
-            container._create_in_sandbox(spec, console_socket, detach, preserve_fds)
+            container._create_in_sandbox(spec, console_socket, detach, preserve_fds, terminal_fd)
             if pid_file:
                 write_pid_file(pid_file, container.record.pid)
         except BaseException:
@@ -133,7 +139,12 @@ class Container:
         return container
 
     def _create_in_sandbox(
-        self, spec: ocispec.Spec, console_socket: str, detach: bool, preserve_fds: int
+        self,
+        spec: ocispec.Spec,
+        console_socket: str,
+        detach: bool,
+        preserve_fds: int,
+        terminal_fd: int = -1,
     ) -> None:
         args = CreateArgs(
             container_id=self.id,
@@ -142,6 +153,7 @@ class Container:
             console_socket=console_socket,
             attached=not detach,
             preserve_fds=preserve_fds,
+            terminal_fd=terminal_fd,
         )
         if self.is_root:
             sandbox = Sandbox.create(self.conf, args)

@@ -31,9 +31,9 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
-from runtime import cgroups, controlclient, controlsock, spawn
+from runtime import cgroups, console, controlclient, controlsock, spawn
 from runtime.config import RuntimeConfig
-from runtime.errors import NotAvailable, RuntimeFailure
+from runtime.errors import RuntimeFailure
 from runtime.gofer import launch
 from runtime.spec import CONFIG_FILE, Process, Spec
 from runtime.state import ProcessRef
@@ -64,6 +64,10 @@ class CreateArgs:
     bundle: str
     console_socket: str = ""
     stdio: tuple[int, int, int] = (0, 1, 2)
+    # With process.terminal and no console socket: the host pty replica the
+    # caller made (it keeps the master and relays it, ``run`` in the
+    # foreground). The sandbox gets a copy; the caller still closes its own.
+    terminal_fd: int = -1
     # The sandbox dies with its caller (``run`` without --detach).
     attached: bool = False
     preserve_fds: int = 0
@@ -77,6 +81,8 @@ class ExecArgs:
     console_socket: str = ""
     detach: bool = False
     stdio: tuple[int, int, int] = (0, 1, 2)
+    # As CreateArgs.terminal_fd: the caller's pty replica for process.terminal.
+    terminal_fd: int = -1
 
 
 @dataclass
@@ -158,9 +164,13 @@ class Sandbox:
         Sentry closes them (DestroySubcontainer, or the sandbox's end)."""
         spec = args.spec
         assert spec.process is not None
-        if spec.process.terminal:
-            raise NotAvailable("process.terminal: the Sentry has no terminal (devpts) yet")
-        gofer = launch.spawn(conf, spec, stderr=None if conf.debug else subprocess.DEVNULL)
+        terminal = _terminal_for(spec.process, args.console_socket, args.terminal_fd)
+        try:
+            gofer = launch.spawn(conf, spec, stderr=None if conf.debug else subprocess.DEVNULL)
+        except BaseException:
+            if terminal >= 0:
+                os.close(terminal)
+            raise
         try:
             if self.cgroup:
                 with contextlib.suppress(RuntimeFailure, OSError):
@@ -172,10 +182,14 @@ class Sandbox:
                 args=args,
                 gofer_fds=[s.fileno() for s in gofer.sockets],
                 resolved=resolved,
+                terminal=terminal,
             )
         except BaseException:
             gofer.close()
             raise
+        finally:
+            if terminal >= 0:
+                os.close(terminal)
         # The Sentry holds the connections now; ours would keep the gofer up.
         for sock in gofer.sockets:
             sock.close()
@@ -184,9 +198,24 @@ class Sandbox:
         self._call("StartSubcontainer", container_id=container_id)
 
     def execute(self, conf: RuntimeConfig, container_id: str, args: ExecArgs) -> int:
-        """Run a process in the container; returns its pid in the sandbox."""
-        result: int = self._call("Execute", container_id=container_id, args=args)
+        """Run a process in the container; returns its pid in the sandbox.
+
+        With ``process.terminal`` it runs on a terminal: a new pty whose
+        master goes to ``args.console_socket``, or the caller's replica
+        ``args.terminal_fd``."""
+        terminal = _terminal_for(args.process, args.console_socket, args.terminal_fd)
+        try:
+            result: int = self._call(
+                "Execute", container_id=container_id, args=args, terminal=terminal
+            )
+        finally:
+            if terminal >= 0:
+                os.close(terminal)
         return result
+
+    def resize_terminal(self, container_id: str, pid: int, rows: int, cols: int) -> None:
+        """Set the window size of the terminal of ``pid`` (0: the init)."""
+        self._call("ResizeTerminal", container_id=container_id, pid=pid, rows=rows, cols=cols)
 
     def processes(self, container_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("Processes", container_id=container_id)
@@ -381,6 +410,8 @@ def _boot_args(conf: RuntimeConfig, args: CreateArgs, fds: dict[str, Any]) -> li
     ]
     if fds.get("device", -1) >= 0:
         argv.append(f"--device-fd={fds['device']}")
+    if fds.get("console", -1) >= 0:
+        argv.append(f"--console-fd={fds['console']}")
     if args.attached:
         argv.append("--attached")
     argv.append(args.container_id)
@@ -431,6 +462,21 @@ def _await_start_sync(sync_r: int, proc: spawn.Process, timeout: float) -> None:
     raise RuntimeFailure(f"cannot start sandbox: {message}")
 
 
+def _terminal_for(process: Process, console_socket: str, terminal_fd: int) -> int:
+    """The host pty replica to donate for ``process`` (-1: no terminal).
+
+    OCI ``process.terminal``: a new pty whose master is sent to the console
+    socket (runtime.console), or a copy of the replica the caller made and
+    relays itself. The result is ours to close once donated."""
+    if not process.terminal:
+        return -1
+    if console_socket:
+        return console.new_with_socket(console_socket, process.console_size)
+    if terminal_fd >= 0:
+        return os.dup(terminal_fd)
+    raise RuntimeFailure("process.terminal needs a --console-socket (or a caller that relays it)")
+
+
 def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
     """Start the gofer and ``pysandbox boot`` and wait until boot is up.
 
@@ -441,15 +487,21 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
     """
     spec = args.spec
     assert spec.process is not None
-    if spec.process.terminal:
-        raise NotAvailable("process.terminal: the Sentry has no terminal (devpts) yet")
-    device_fd = _open_platform_device(conf.platform)
+    terminal = _terminal_for(spec.process, args.console_socket, args.terminal_fd)
+    try:
+        device_fd = _open_platform_device(conf.platform)
+    except BaseException:
+        if terminal >= 0:
+            os.close(terminal)
+        raise
     gofer_stderr = None if conf.debug else subprocess.DEVNULL
     try:
         gofer = launch.spawn(conf, spec, stderr=gofer_stderr)
     except BaseException:
         if device_fd >= 0:
             os.close(device_fd)
+        if terminal >= 0:
+            os.close(terminal)
         raise
     sock_path = ""
     proc: spawn.Process | None = None
@@ -466,6 +518,7 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
             "mounts": gofer.mounts_fd,
             "io": [s.fileno() for s in gofer.sockets],
             "device": device_fd,
+            "console": terminal,
         }
         # boot's own 0-2 are /dev/null (seed: sandbox errors never reach
         # the application's streams): the container's go in as copies.
@@ -482,9 +535,14 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
                     *fds["io"],
                     *(fd for fd in stdio if fd >= 0),
                     *([device_fd] if device_fd >= 0 else []),
+                    *([terminal] if terminal >= 0 else []),
                 ],
                 stderr=None if conf.debug else subprocess.DEVNULL,
                 env={k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ},
+                # Seed: Setsid, so the sandbox gets no SIGHUP/SIGINT of the
+                # caller's terminal; it also lets boot take its console as
+                # its controlling terminal.
+                new_session=True,
             )
         finally:
             # boot holds them now; ours would keep the gofer alive.
@@ -500,6 +558,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
                 os.close(gofer.mounts_fd)
             if device_fd >= 0:
                 os.close(device_fd)
+            if terminal >= 0:
+                os.close(terminal)
         cg, original = place_sandbox(conf, spec, args.container_id, proc.pid)
         if cg is not None:
             cg.add(gofer.process.pid)
@@ -559,23 +619,36 @@ def _status_request(method: str, kwargs: dict[str, Any]) -> tuple[Message, type[
         return pb.PauseRequest(), empty_pb2.Empty
     if method == "Resume":
         return pb.ResumeRequest(), empty_pb2.Empty
+    if method == "ResizeTerminal":
+        req_resize = pb.ResizeTerminalRequest(
+            container_id=cid, pid=kwargs["pid"], rows=kwargs["rows"], cols=kwargs["cols"]
+        )
+        return req_resize, empty_pb2.Empty
     if method == "Execute":
         exec_args: ExecArgs = kwargs["args"]
         process_json = json.dumps(process_to_json(exec_args.process))
-        stdio, _ = _stdio_indices(exec_args.stdio)
+        if kwargs.get("terminal", -1) >= 0:
+            stdio = pb.Stdio(terminal_fd=0)
+        else:
+            stdio, _ = _stdio_indices(exec_args.stdio)
         return (
             pb.ExecuteRequest(container_id=cid, process_json=process_json.encode(), stdio=stdio),
             pb.ExecuteResponse,
         )
     if method == "CreateSubcontainer":
         create: CreateArgs = kwargs["args"]
-        stdio, n = _stdio_indices(create.stdio)
+        if kwargs.get("terminal", -1) >= 0:
+            stdio, n = pb.Stdio(), 1
+        else:
+            stdio, n = _stdio_indices(create.stdio)
         create_req = pb.CreateSubcontainerRequest(
             container_id=cid,
             spec_json=json.dumps(dict(create.spec.raw)).encode(),
             stdio=stdio,
             resolved_mounts_json=kwargs["resolved"],
         )
+        if kwargs.get("terminal", -1) >= 0:
+            create_req.terminal_fd = 0
         for i in range(len(kwargs["gofer_fds"])):
             create_req.mounts.add(gofer_fd=n + i)
         return create_req, empty_pb2.Empty
@@ -630,9 +703,14 @@ def _stdio_indices(fds: tuple[int, int, int]) -> tuple[pb.Stdio, int]:
 
 def _fds_of(method: str, kwargs: dict[str, Any]) -> list[int]:
     """The FDs a call passes (SCM_RIGHTS), in the order its request names them."""
+    terminal = kwargs.get("terminal", -1)
     if method == "Execute":
+        if terminal >= 0:
+            return [terminal]
         return [fd for fd in kwargs["args"].stdio if fd >= 0]
     if method == "CreateSubcontainer":
+        if terminal >= 0:
+            return [terminal, *kwargs["gofer_fds"]]
         return [fd for fd in kwargs["args"].stdio if fd >= 0] + list(kwargs["gofer_fds"])
     return []
 

@@ -46,7 +46,13 @@ class Forker(Protocol):
     """A zygote as ``spawn_self`` uses it."""
 
     def spawn(
-        self, cli_args: list[str], *, pass_fds: list[int], stderr: int | None, env: dict[str, str]
+        self,
+        cli_args: list[str],
+        *,
+        pass_fds: list[int],
+        stderr: int | None,
+        env: dict[str, str],
+        new_session: bool = False,
     ) -> Any: ...
 
 
@@ -76,11 +82,12 @@ def spawn_self(
     pass_fds: list[int],
     stderr: int | IO[bytes] | None,
     env: dict[str, str],
+    new_session: bool = False,
 ) -> Process:
     """Run ``pysandbox CLI_ARGS`` with ``pass_fds`` at the same numbers,
     stdin and stdout on /dev/null, ``stderr`` (None: ours, DEVNULL or an FD)
-    and cwd /. A zygote forks it when one is installed and answers; else a
-    new interpreter is started."""
+    and cwd / (in a session of its own with ``new_session``). A zygote forks
+    it when one is installed and answers; else a new interpreter starts."""
     with _lock:
         forker = _forker
     if forker is not None and (stderr is None or isinstance(stderr, int)):
@@ -92,7 +99,9 @@ def spawn_self(
         else:
             err_fd = int(stderr)
         try:
-            child = forker.spawn(cli_args, pass_fds=pass_fds, stderr=err_fd, env=env)
+            child = forker.spawn(
+                cli_args, pass_fds=pass_fds, stderr=err_fd, env=env, new_session=new_session
+            )
         except OSError as exc:
             log.warning("zygote unavailable (%s); starting a new interpreter", exc)
         else:
@@ -107,6 +116,7 @@ def spawn_self(
         stderr=stderr,
         env=env,
         cwd="/",
+        start_new_session=new_session,
     )
 
 
@@ -142,6 +152,8 @@ def become(
     passed: list[int],
     stderr_fd: int | None,
     env: dict[str, str],
+    *,
+    new_session: bool = False,
 ) -> NoReturn:
     """In a freshly forked child: turn into ``pysandbox ARGS`` as a new
     interpreter would be: ``passed`` FDs moved to ``targets``, stdin/stdout
@@ -150,6 +162,8 @@ def become(
     the child exits with its status."""
     code = 1
     try:
+        if new_session:
+            os.setsid()
         signal.set_wakeup_fd(-1)
         for name in _RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
@@ -254,7 +268,13 @@ class LocalForker:
     ``spawn_self`` starts a new interpreter."""
 
     def spawn(
-        self, cli_args: list[str], *, pass_fds: list[int], stderr: int | None, env: dict[str, str]
+        self,
+        cli_args: list[str],
+        *,
+        pass_fds: list[int],
+        stderr: int | None,
+        env: dict[str, str],
+        new_session: bool = False,
     ) -> LocalChild:
         if threading.active_count() != 1:
             raise OSError("other threads are running: not forking")
@@ -263,5 +283,5 @@ class LocalForker:
                 stream.flush()
         pid = os.fork()
         if pid == 0:
-            become(cli_args, pass_fds, pass_fds, stderr, env)
+            become(cli_args, pass_fds, pass_fds, stderr, env, new_session=new_session)
         return LocalChild(pid)

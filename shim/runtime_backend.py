@@ -81,7 +81,12 @@ class _TaskContainer(Container):
     """A Container whose sandbox gets the task's stdio, not the shim's own 0-2."""
 
     def _create_in_sandbox(
-        self, spec: ocispec.Spec, console_socket: str, detach: bool, preserve_fds: int
+        self,
+        spec: ocispec.Spec,
+        console_socket: str,
+        detach: bool,
+        preserve_fds: int,
+        terminal_fd: int = -1,
     ) -> None:
         stdio: tuple[int, int, int] = getattr(_pending, "stdio", (-1, -1, -1))
         args = CreateArgs(
@@ -92,6 +97,7 @@ class _TaskContainer(Container):
             stdio=stdio,
             attached=not detach,
             preserve_fds=preserve_fds,
+            terminal_fd=terminal_fd,
         )
         if self.is_root:
             sandbox = Sandbox.create(self.conf, args)
@@ -215,6 +221,13 @@ class RuntimeBackend:
             container.sandbox.signal(container_id, signo, SignalMode.PID, pid)
             return
         container.signal(signo, all_processes)
+
+    def resize(self, container_id: str, exec_id: str, width: int, height: int) -> None:
+        """ResizeTerminal in the sandbox: the master's TIOCSWINSZ alone is
+        seen there only for the init's terminal (boot controls that pty);
+        an exec's terminal learns its size through the control API."""
+        pid = self._exec_pids[(container_id, exec_id)] if exec_id else 0
+        self._load(container_id).sandbox.resize_terminal(container_id, pid, height, width)
 
     def pids(self, container_id: str) -> list[ProcessEntry]:
         entries = []

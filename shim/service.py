@@ -434,9 +434,17 @@ class TaskService:
     async def ResizePty(
         self, ctx: ServerContext, req: shim_pb2.ResizePtyRequest
     ) -> empty_pb2.Empty:
-        proc = self._task(req.id).process(req.exec_id)
-        if proc.stdio is not None:
+        task = self._task(req.id)
+        proc = task.process(req.exec_id)
+        if proc.stdio is not None and proc.stdio.console is not None:
             await self._thread(proc.stdio.resize, req.width, req.height)
+            try:
+                await anyio.to_thread.run_sync(
+                    self.backend.resize, task.id, req.exec_id, req.width, req.height
+                )
+            except (RuntimeFailure, KeyError, OSError) as exc:
+                # The process may have just exited; its terminal went with it.
+                log.debug("resize %s/%s: %s", task.id, req.exec_id, exc)
         return empty_pb2.Empty()
 
     async def Update(self, ctx: ServerContext, req: shim_pb2.UpdateTaskRequest) -> empty_pb2.Empty:

@@ -7,7 +7,10 @@ INVALID_ARGUMENT "StreamID must be odd for client initiated streams"; a
 REQUEST whose id is not above the last one -> INVALID_ARGUMENT "StreamID
 cannot be re-used and must increment"; undecodable Request -> INVALID_ARGUMENT
 "unmarshal request error: ..."; unknown message types are ignored "for future
-compat". ``ClientConnection`` allocates odd, increasing stream ids (client.go
+compat". One departure: an oversized frame of an unknown type is not a
+peer's message at all (an HTTP request, random bytes) and raises FrameError
+so the transport drops the connection, instead of skipping a "body" of up to
+4 GiB as Go would. ``ClientConnection`` allocates odd, increasing stream ids (client.go
 ``createStream``) and turns bytes into responses.
 
 DATA frames (ttrpc >= 1.2 streams) are handed up as :class:`DataReceived`;
@@ -29,6 +32,7 @@ from ttrpc._codec import (
     MAX_STREAM_ID,
     Flags,
     FrameDecoder,
+    FrameError,
     MessageType,
     OversizedFrame,
     OversizedMessage,
@@ -73,6 +77,10 @@ class ResponseReceived:
 
 
 ServerEvent = RequestReceived | DataReceived | ProtocolReject
+
+#: The message types ttrpc defines; an unknown type in a frame of legal size
+#: is ignored (forward compatibility), in an oversized one it is garbage.
+_KNOWN_TYPES = frozenset(int(t) for t in MessageType)
 ClientEvent = ResponseReceived | DataReceived
 
 # Response{status: Status{}} with an empty payload: what every OK reply
@@ -111,6 +119,13 @@ class ServerConnection:
         for frame in self._decoder.feed(data):
             stream_id = frame.stream_id
             if isinstance(frame, OversizedFrame):
+                if frame.type not in _KNOWN_TYPES:
+                    # Not a message of any ttrpc peer (an HTTP request, noise):
+                    # skipping its "body" could mean waiting for gigabytes.
+                    raise FrameError(
+                        f"not a ttrpc frame (type {frame.type:#x}, length {frame.length}): "
+                        "dropping the connection"
+                    )
                 events.append(ProtocolReject(stream_id, Code.RESOURCE_EXHAUSTED, frame.message))
                 continue
             if stream_id % 2 != 1:

@@ -312,7 +312,12 @@ class Server:
             except _BROKEN:
                 return
             eager = 0 if waited else eager + 1
-            for event in state.receive_data(data):
+            try:
+                events = state.receive_data(data)
+            except FrameError as exc:
+                log.warning("ttrpc: peer %s: %s", conn.peer, exc)
+                return  # leaving the reader drops the connection
+            for event in events:
                 if type(event) is RequestReceived:
                     self._dispatch(conn, tg, event)
                 elif type(event) is ProtocolReject:

@@ -3,14 +3,19 @@
 Serves ``pysandbox.control.v1.Control`` (protos/pysandbox/control/v1) over
 ttrpc on the listening socket the runtime donated (``--controller-fd``).
 Execute starts a process the kernel creates directly (no fork), with the
-stdio FDs the caller passed (``runtime.boot.fdlistener``). Signals from
-outside are delivered by the kernel as kill(2) would (dispositions, masks
-and handlers apply). What is not wired yet answers UNIMPLEMENTED with the
-reason (stopping an init that has not started; the foreground process group).
+stdio FDs the caller passed (``runtime.boot.fdlistener``), or with a
+terminal made from the host pty replica passed as ``terminal_fd``
+(``sentry.fsimpl.devpts.console``). Signals from outside are delivered by
+the kernel as kill(2) would (dispositions, masks and handlers apply);
+FOREGROUND_PROCESS_GROUP goes to the foreground group of the process's
+terminal, and ResizeTerminal changes that terminal's window size. What is
+not wired yet answers UNIMPLEMENTED with the reason (stopping an init that
+has not started).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -79,10 +84,21 @@ class ExecProcess:
     container_id: str
     task: Any
     args: tuple[str, ...]
+    console: Any = None  # its HostConsole when it runs on a terminal
     exit_status: ExitStatus | None = None
     exited_at: float = 0.0
     killed: ExitStatus | None = None
     exited: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _take_terminal(index: int, fds: list[int]) -> int:
+    """The host pty replica named by a ``terminal_fd`` index."""
+    if index >= len(fds):
+        raise _err(Code.INVALID_ARGUMENT, f"terminal_fd {index}: only {len(fds)} FDs were passed")
+    fd = fds[index]
+    if not os.isatty(fd):
+        raise _err(Code.INVALID_ARGUMENT, "terminal_fd is not a terminal")
+    return fd
 
 
 def _take_stdio(stdio: Any, fds: list[int]) -> tuple[int, int, int]:
@@ -136,6 +152,40 @@ class Controller:
             if sub.task is not None and sub.task.tgid == tgid:
                 return sub.id
         return self.container_id
+
+    def _console(self, container_id: str, pid: int) -> Any:
+        """The terminal of process ``pid`` (0: the container's init)."""
+        sub = self._check_id(container_id)
+        if sub is not None and pid in (0, getattr(sub.task, "tgid", -1)):
+            console = sub.process.console
+        elif sub is None and pid in (0, 1):
+            console = self.loader.init.console
+        else:
+            proc = self.execs.get(pid)
+            if proc is None or proc.container_id != (sub.id if sub else self.container_id):
+                raise _err(Code.NOT_FOUND, f"process {pid} does not exist")
+            console = proc.console
+        if console is None:
+            raise _err(Code.NOT_FOUND, f"process {pid or 'init'} has no terminal")
+        return console
+
+    def consoles(self) -> list[Any]:
+        """Every terminal driven through a host pty in this sandbox."""
+        found = [self.loader.init.console]
+        found += [s.process.console for s in self.subcontainers.values()]
+        found += [p.console for p in self.execs.values()]
+        return [c for c in found if c is not None]
+
+    def host_resized(self) -> None:
+        """Host SIGWINCH: a host pty changed size; each console re-reads its own."""
+        for console in self.consoles():
+            console.host_resized()
+
+    def drain_consoles(self, timeout: float = 2.0) -> None:
+        """Before the sandbox process exits: let the consoles write out what
+        the application printed last."""
+        for console in self.consoles():
+            console.drain(timeout)
 
     def bind_task_group(self, tg: anyio.abc.TaskGroup) -> None:
         """Where background watchers (exec exits) run: the server's task group."""
@@ -219,7 +269,10 @@ class Controller:
         if not 0 <= signo < signal.NSIG:
             raise _err(Code.INVALID_ARGUMENT, f"invalid signal {signo}")
         if req.target == pb.SignalRequest.FOREGROUND_PROCESS_GROUP:
-            raise _err(Code.UNIMPLEMENTED, "no terminal: no foreground process group")
+            console = self._console(req.container_id, req.pid)
+            if signo:
+                console.terminal.job.signal_foreground(signo)
+            return empty_pb2.Empty()
         if sub is not None and req.pid in (0, getattr(sub.task, "tgid", 0)):
             return self._signal_subcontainer(sub, signo, req.target)
         tasks = list(self.loader.kernel.tasks.values())
@@ -350,6 +403,7 @@ class Controller:
     async def Execute(self, ctx: ServerContext, req: pb.ExecuteRequest) -> Any:
         fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
         used: tuple[int, ...] = ()
+        handed: set[int] = set()
         try:
             sub = self._check_id(req.container_id)
             state = sub.state if sub is not None else self.state
@@ -361,12 +415,22 @@ class Controller:
                 raise _err(Code.INVALID_ARGUMENT, f"exec: malformed process JSON: {exc}") from None
             except SpecError as exc:
                 raise _err(Code.INVALID_ARGUMENT, f"exec: {exc}") from None
-            if process.terminal or req.stdio.HasField("terminal_fd"):
-                raise _err(Code.UNIMPLEMENTED, "exec: a terminal (--tty) is not supported yet")
-            stdio = _take_stdio(req.stdio, fds)
+            terminal = None
+            if req.stdio.HasField("terminal_fd"):
+                terminal = _take_terminal(req.stdio.terminal_fd, fds)
+                stdio = (-1, -1, -1)
+            else:
+                stdio = _take_stdio(req.stdio, fds)
+            if process.terminal != (terminal is not None):
+                raise _err(
+                    Code.INVALID_ARGUMENT,
+                    "exec: process.terminal needs a terminal_fd, and a terminal_fd needs it",
+                )
+            if terminal is not None:
+                handed.add(terminal)  # container_process owns it now, even on failure
             try:
                 spec = self.loader.container_process(
-                    process, stdio, root=sub.root if sub is not None else None
+                    process, stdio, root=sub.root if sub is not None else None, console_fd=terminal
                 )
             except RuntimeFailure as exc:
                 raise _err(Code.FAILED_PRECONDITION, f"exec: {exc}") from None
@@ -374,12 +438,17 @@ class Controller:
             try:
                 task = await anyio.to_thread.run_sync(self.loader.execute, spec)
             except LoadError as exc:
+                spec.spec.fd_table.close_all()
+                if spec.console is not None:
+                    spec.console.close()
                 raise _err(Code.FAILED_PRECONDITION, f"exec failed: {exc}") from None
         finally:
             for fd in fds:
-                if fd not in used:
+                if fd not in used and fd not in handed:
                     os.close(fd)
-        proc = ExecProcess(req.container_id or self.container_id, task, process.args)
+        proc = ExecProcess(
+            req.container_id or self.container_id, task, process.args, console=spec.console
+        )
         self.execs[task.tgid] = proc
         self._task_group_start(self._watch_exec, proc)
         log.info("exec %s: pid %d", " ".join(process.args), task.tgid)
@@ -417,17 +486,22 @@ class Controller:
                 raise _err(Code.ALREADY_EXISTS, f"container {cid!r} already exists in this sandbox")
             if self.state not in ("running", "paused", "created"):
                 raise _err(Code.FAILED_PRECONDITION, f"the sandbox is {self.state}")
+            terminal = None
             if req.HasField("terminal_fd") or req.stdio.HasField("terminal_fd"):
-                raise _err(Code.UNIMPLEMENTED, "subcontainers: a terminal is not supported yet")
+                index = req.terminal_fd if req.HasField("terminal_fd") else req.stdio.terminal_fd
+                terminal = _take_terminal(index, fds)
             try:
                 spec = ocispec.loads(req.spec_json, "/")
             except SpecError as exc:
                 raise _err(Code.INVALID_ARGUMENT, f"subcontainer {cid}: {exc}") from None
             if spec.process is None:
                 raise _err(Code.INVALID_ARGUMENT, f"subcontainer {cid}: the spec has no process")
-            if spec.process.terminal:
-                raise _err(Code.UNIMPLEMENTED, "subcontainers: a terminal is not supported yet")
-            stdio = _take_stdio(req.stdio, fds)
+            if spec.process.terminal != (terminal is not None):
+                raise _err(
+                    Code.INVALID_ARGUMENT,
+                    f"subcontainer {cid}: process.terminal needs a terminal_fd, and back",
+                )
+            stdio = (-1, -1, -1) if terminal is not None else _take_stdio(req.stdio, fds)
             gofer_fds = []
             for m in req.mounts:
                 if not m.HasField("gofer_fd") or m.gofer_fd >= len(fds):
@@ -438,8 +512,11 @@ class Controller:
             kept.update(gofer_fds)
             gofers = [socket.socket(fileno=fd) for fd in gofer_fds]
             try:
+                if terminal is not None:
+                    kept.add(terminal)  # _build_subcontainer owns it now, even on failure
+                build = functools.partial(self._build_subcontainer, terminal=terminal)
                 sub = await anyio.to_thread.run_sync(
-                    self._build_subcontainer, cid, spec, req.resolved_mounts_json, gofers, stdio
+                    build, cid, spec, req.resolved_mounts_json, gofers, stdio
                 )
             except BaseException:
                 for g in gofers:
@@ -461,22 +538,26 @@ class Controller:
         resolved_json: bytes,
         gofers: list[socket.socket],
         stdio: tuple[int, int, int],
+        *,
+        terminal: int | None = None,
     ) -> Subcontainer:
-        """Its root from its gofer (a new mount namespace), then its init."""
+        """Its root from its gofer (a new mount namespace), then its init
+        (on ``terminal``, a host pty replica this call owns)."""
         try:
             mounts = gofermounts.decode_resolved(resolved_json) if resolved_json else spec.mounts
             collected = gofermounts.collect(spec, list(mounts), gofers)
-        except (RuntimeFailure, OSError) as exc:
-            raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
-        try:
             root = self.loader.container_root(
                 collected.root_fd, collected.readonly_root, collected.mounts
             )
-        except RuntimeFailure as exc:
+        except (RuntimeFailure, OSError) as exc:
+            if terminal is not None:
+                os.close(terminal)
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
         assert spec.process is not None
         try:
-            process = self.loader.container_process(spec.process, stdio, root=root)
+            process = self.loader.container_process(
+                spec.process, stdio, root=root, console_fd=terminal
+            )
         except RuntimeFailure as exc:
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
         return Subcontainer(cid, root, process, gofers)
@@ -546,6 +627,13 @@ class Controller:
         for pid in [p for p, e in self.execs.items() if e.container_id == sub.id]:
             self.execs.pop(pid)
         log.info("subcontainer %s destroyed", sub.id)
+        return empty_pb2.Empty()
+
+    async def ResizeTerminal(self, ctx: ServerContext, req: pb.ResizeTerminalRequest) -> Any:
+        if not (0 <= req.rows <= 0xFFFF and 0 <= req.cols <= 0xFFFF):
+            raise _err(Code.INVALID_ARGUMENT, f"window size {req.rows}x{req.cols} out of range")
+        console = self._console(req.container_id, req.pid)
+        console.resize(req.rows, req.cols)
         return empty_pb2.Empty()
 
 

@@ -28,6 +28,7 @@ from runtime.boot.freeze import SyscallGate
 from runtime.boot.gofermounts import SpecMount
 from runtime.errors import RuntimeFailure
 from sentry.abi.errors import EEXIST, LinuxError
+from sentry.fsimpl.devpts.console import HostConsole
 from sentry.fsimpl.gofer.directfs import DirectFilesystem
 from sentry.fsimpl.host import HostFile
 from sentry.fsimpl.setup import setup_root
@@ -148,6 +149,8 @@ class Container:
 
     spec: ProcessSpec
     args: tuple[str, ...]
+    #: Its terminal when the process has one (``process.terminal``).
+    console: HostConsole | None = None
 
 
 class Loader:
@@ -163,6 +166,7 @@ class Loader:
         base_rlimits: RLimits,
         mounts: list[SpecMount] | None = None,
         device_fd: int | None = None,
+        console_fd: int | None = None,
     ) -> None:
         if spec.process is None:
             raise RuntimeFailure("the spec has no process to run")
@@ -185,7 +189,7 @@ class Loader:
         self.kernel = Kernel(self.platform, self.memory_file, self.vfs, table, uts=uts)
         self.base_rlimits = base_rlimits
         self.root = self.container_root(root_fd, readonly_root, mounts or [])
-        self.init = self.container_process(spec.process, stdio)
+        self.init = self.container_process(spec.process, stdio, console_fd=console_fd)
         self.started = threading.Event()
         self.start_time = 0.0
 
@@ -214,12 +218,34 @@ class Loader:
         stdio: tuple[int, int, int],
         *,
         root: VirtualDentry | None = None,
+        console_fd: int | None = None,
     ) -> Container:
         """A process of a container as the kernel will start it: the root
         container's init, or one ``exec`` (seed ``control.ExecArgs``) in the
         mount namespace whose root is ``root``. The host stdio FDs are taken
         over (closed with their files); -1 leaves a slot empty.
+
+        With ``console_fd`` (a host pty replica, taken over) the process
+        gets a terminal instead (``sentry.fsimpl.devpts.console``): a new
+        /dev/pts/N of its container as its stdin, stdout and stderr and as
+        the controlling terminal of its session, its group in the foreground.
         """
+        taken: list[HostConsole] = []  # the console, once it owns console_fd
+        try:
+            return self._container_process(process, stdio, root, console_fd, taken)
+        except BaseException:
+            if console_fd is not None and not taken:
+                os.close(console_fd)
+            raise
+
+    def _container_process(
+        self,
+        process: ocispec.Process,
+        stdio: tuple[int, int, int],
+        root: VirtualDentry | None,
+        console_fd: int | None,
+        taken: list[HostConsole],
+    ) -> Container:
         root = root if root is not None else self.root
         user = process.user
         creds = credentials(process)
@@ -233,9 +259,21 @@ class Loader:
                 f"cannot use {process.cwd!r} as the working directory: {os.strerror(err.errno)}"
             ) from None
         fd_table = FDTable()
-        for guest_fd, host_fd in enumerate(stdio):
-            if host_fd >= 0:
-                fd_table.install_at(guest_fd, HostFile(host_fd), False)
+        console: HostConsole | None = None
+        if console_fd is not None:
+            try:
+                console, replica = HostConsole.open(
+                    console_fd, self.vfs, root, (user.uid, user.gid)
+                )
+            except (OSError, RuntimeError, LinuxError) as exc:
+                raise RuntimeFailure(f"cannot set up the terminal: {exc}") from None
+            taken.append(console)
+            for guest_fd in (0, 1, 2):
+                fd_table.install_at(guest_fd, replica, False)
+        else:
+            for guest_fd, host_fd in enumerate(stdio):
+                if host_fd >= 0:
+                    fd_table.install_at(guest_fd, HostFile(host_fd), False)
         argv = [os.fsencode(a) for a in process.args]
         env = environment(process)
         return Container(
@@ -247,8 +285,10 @@ class Loader:
                 fd_table,
                 fs,
                 rlimits_for(process, self.base_rlimits),
+                ctty=console.terminal.job if console is not None else None,
             ),
             process.args,
+            console,
         )
 
     def _mount_all(self, root: VirtualDentry, mounts: list[SpecMount]) -> None:

@@ -2,7 +2,8 @@
 
     pysandbox [global flags] boot --bundle=DIR --spec-fd=N --controller-fd=N
         --start-sync-fd=N --io-fds=N[,N...] [--mounts-fd=N] [--stdio-fds=0,1,2]
-        [--attached] [--setup-root=true] [--apply-caps=true] [--seccomp=true] ID
+        [--console-fd=N] [--attached] [--setup-root=true] [--apply-caps=true]
+        [--seccomp=true] ID
 
 Order (seed B24:231-529, without re-execs: Python confines itself in
 process, before any thread exists):
@@ -21,6 +22,15 @@ process, before any thread exists):
    container when StartRoot arrives;
 8. exit with the application's status (its code, or 128 + signal).
 
+With ``--console-fd`` (``process.terminal``) the init's stdio is a sandbox
+terminal driven through that host pty replica (``sentry.fsimpl.devpts.
+console``) instead of ``--stdio-fds``. Boot, a session leader (the runtime
+spawns it with setsid, as the seed does), makes that pty its controlling
+terminal so that a TIOCSWINSZ on the master by whoever holds it (a console
+socket's owner) reaches it as SIGWINCH, which becomes the sandbox's
+SIGWINCH; SIGHUP from the host pty is ignored (the console's own hang-up
+handling tells the sandbox).
+
 Errors before the start-sync byte are written to the start-sync FD as one
 line of text instead of the byte, so ``create`` can report them.
 """
@@ -35,6 +45,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from runtime import hostsys
 from runtime import spec as ocispec
@@ -69,6 +80,9 @@ def parser() -> Parser:
     p.add_argument("--mounts-fd", type=int, default=-1, help="FD to read the resolved mounts from")
     p.add_argument("--stdio-fds", type=_fd_list, default=[0, 1, 2], help="stdin,stdout,stderr")
     p.add_argument("--device-fd", type=int, default=-1, help="open /dev/kvm (platform kvm)")
+    p.add_argument(
+        "--console-fd", type=int, default=-1, help="host pty replica: the init's terminal"
+    )
     p.add_argument("--attached", action="store_true", help="die with the parent")
     p.add_argument("--setup-root", type=parse_bool, default=True, help="pivot into an empty root")
     p.add_argument("--apply-caps", type=parse_bool, default=True, help="drop capabilities")
@@ -154,6 +168,9 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
     from runtime.boot import controller, loader
     from sentry.kernel import RLimits
 
+    console_fd = ns.console_fd if ns.console_fd >= 0 else None
+    if console_fd is not None:
+        _take_controlling_tty(console_fd)
     confine.validate_open_fds(donated)
     base_rlimits = RLimits.from_host()
     ldr = loader.Loader(
@@ -164,6 +181,7 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         base_rlimits=base_rlimits,
         mounts=spec_mounts,
         device_fd=ns.device_fd if conf.platform == "kvm" else None,
+        console_fd=console_fd,
     )
     syscall_filter.preload()
 
@@ -197,6 +215,8 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
             async with anyio.create_task_group() as tg:
                 ctl.bind_task_group(tg)
                 tg.start_soon(server.serve_listener, listener)
+                if console_fd is not None:
+                    tg.start_soon(_forward_host_resizes, ctl)
                 await ctl.watch_exit()
                 # Waiters are answered as soon as the init exits; give them
                 # the grace period to read it, then stop.
@@ -209,8 +229,34 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         try:
             return anyio.run(run)
         finally:
+            ctl.drain_consoles()
             ldr.destroy()
             for g in gofers:
                 g.close()
 
     return serve
+
+
+def _take_controlling_tty(fd: int) -> None:
+    """TIOCSCTTY on the init's host pty when boot leads its own session, so
+    host resizes arrive as SIGWINCH; the host's SIGHUP is ignored."""
+    import fcntl
+    import termios
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if os.getsid(0) != os.getpid():
+        log.debug("boot is not a session leader: host resizes arrive through the control API only")
+        return
+    try:
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    except OSError as exc:
+        log.debug("TIOCSCTTY on the console: %s", exc)
+
+
+async def _forward_host_resizes(ctl: Any) -> None:
+    """Host SIGWINCH (the controlling pty was resized) → the consoles re-read their size."""
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGWINCH) as signals:
+        async for _ in signals:
+            ctl.host_resized()

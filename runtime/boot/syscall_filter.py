@@ -167,6 +167,7 @@ def preload() -> None:
     for name in (
         "anyio._backends._asyncio",
         "anyio.to_thread",
+        "anyio._core._signals",
         "asyncio.unix_events",
         "traceback",
         "google.protobuf.empty_pb2",

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 
+from runtime import console
 from runtime import spec as ocispec
 from runtime.capabilities import CAPABILITIES
 from runtime.cli._args import exit_code
@@ -14,6 +15,7 @@ from runtime.config import RuntimeConfig
 from runtime.container import Container, write_pid_file
 from runtime.errors import SpecError, UsageError
 from runtime.sandbox import ExecArgs
+from runtime.ttyrelay import TerminalRelay
 
 HELP = "execute a new process inside a container"
 
@@ -105,7 +107,36 @@ def run(conf: RuntimeConfig, ns: argparse.Namespace) -> int:
         raise UsageError("cannot use console socket if pysandbox will not detach or allocate tty")
     container = Container.load(conf, ns.args[0])
     process = build_process(ns, container)
-    pid = container.execute(ExecArgs(process, ns.console_socket, ns.detach))
+    relay: TerminalRelay | None = None
+    replica = -1
+    if process.terminal and not ns.console_socket:
+        # The caller's own terminal is the process's (runc exec -t).
+        master, replica = console.open_pty(process.console_size or TerminalRelay.caller_size())
+        relay = TerminalRelay(master)
+    try:
+        pid = container.execute(
+            ExecArgs(process, ns.console_socket, ns.detach, terminal_fd=replica)
+        )
+    except BaseException:
+        if relay is not None:
+            relay.finish(0)
+        raise
+    finally:
+        if replica >= 0:
+            os.close(replica)  # the sandbox has its own copy
+    if relay is not None:
+        relay.on_resize = lambda rows, cols: container.sandbox.resize_terminal(
+            container.id, pid, rows, cols
+        )
+        relay.start()
+        try:
+            if ns.pid_file:
+                write_pid_file(ns.pid_file, pid)
+            status = container.sandbox.wait_pid(container.id, pid)
+            relay.finish()
+        finally:
+            relay.finish(0)
+        return exit_code(status)
     if ns.detach:
         # The process lives in the Sentry, not on the host: leave behind a
         # host process that waits for it and exits with its status, and name

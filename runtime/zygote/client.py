@@ -178,7 +178,13 @@ class Zygote:
         self._ready = True
 
     def spawn(
-        self, cli_args: list[str], *, pass_fds: list[int], stderr: int | None, env: dict[str, str]
+        self,
+        cli_args: list[str],
+        *,
+        pass_fds: list[int],
+        stderr: int | None,
+        env: dict[str, str],
+        new_session: bool = False,
     ) -> ZygoteChild:
         """Fork ``pysandbox CLI_ARGS`` with ``pass_fds`` at the same numbers
         and ``stderr`` (None: /dev/null) as its FD 2. OSError if the zygote
@@ -189,7 +195,13 @@ class Zygote:
             if stderr is not None:
                 fds.append(stderr)
             request = json.dumps(
-                {"args": cli_args, "targets": pass_fds, "stderr": stderr is not None, "env": env}
+                {
+                    "args": cli_args,
+                    "targets": pass_fds,
+                    "stderr": stderr is not None,
+                    "env": env,
+                    "setsid": new_session,
+                }
             ).encode()
             if len(request) > _MAX_MESSAGE:
                 raise OSError("zygote request too large")

@@ -130,7 +130,7 @@ def _fork(
         sock.detach()
         for other in children.values():
             other.detach()
-        become(args, targets, passed, stderr_fd, env)  # never returns
+        become(args, targets, passed, stderr_fd, env, new_session=bool(request.get("setsid")))
     for fd in passed:
         os.close(fd)
     if stderr_fd is not None:

@@ -47,6 +47,10 @@ class ProcessSpec:
     fd_table: Any
     fs: Any
     rlimits: RLimits
+    #: A terminal's JobControl to make the controlling terminal of the new
+    #: process's session, with its group in the foreground, before it runs
+    #: (a container's console: gVisor's ``CreateProcessArgs.TTY``).
+    ctty: Any = None
 
 
 class Kernel(ThreadExit):
@@ -170,6 +174,8 @@ class Kernel(ThreadExit):
             rlimits=spec.rlimits,
         )
         tg = task.thread_group
+        if spec.ctty is not None:
+            spec.ctty.attach(self, task.tid, task.tid)
         loaded = threading.Event()
         failure: list[BaseException] = []
 

@@ -221,4 +221,5 @@ def test_control_service_methods() -> None:
         "Resume",
         "Event",
         "DestroySubcontainer",
+        "ResizeTerminal",
     ]

@@ -93,7 +93,7 @@ class _Loader:
         self.kernel = _Kernel()
         self.gate = _Gate()
         self.fail = fail
-        self.init = type("I", (), {"args": ("/bin/sleep", "9")})()
+        self.init = type("I", (), {"args": ("/bin/sleep", "9"), "console": None})()
         self.memory_file = type("M", (), {"fd": -1})()  # fstat fails: 0 bytes
 
     def start(self) -> None:
@@ -179,6 +179,63 @@ def test_signals_go_to_the_kernel_as_kill_from_outside() -> None:
     assert _code(exc) == Code.NOT_FOUND
 
 
+class _Job:
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def signal_foreground(self, signo: int) -> int:
+        self.signals.append(signo)
+        return 1
+
+
+class _Console:
+    """What the controller uses of a HostConsole: its Terminal's job control and resize."""
+
+    def __init__(self) -> None:
+        self.terminal = type("T", (), {"job": _Job()})()
+        self.sizes: list[tuple[int, int]] = []
+
+    def resize(self, rows: int, cols: int) -> bool:
+        self.sizes.append((rows, cols))
+        return True
+
+
+def _resize(ctl: Controller, pid: int, rows: int, cols: int) -> Any:
+    req = pb.ResizeTerminalRequest(container_id="c1", pid=pid, rows=rows, cols=cols)
+    return _run(ctl.ResizeTerminal(None, req))  # type: ignore[arg-type]
+
+
+def test_terminal_calls_need_a_process_with_a_terminal() -> None:
+    ctl, loader = _started()
+    loader.kernel.thread_groups = {1: _ThreadGroup(1)}
+    fg = pb.SignalRequest.FOREGROUND_PROCESS_GROUP
+    for call in (lambda: _resize(ctl, 0, 10, 20), lambda: _signal(ctl, 2, target=fg)):
+        with pytest.raises(TTRPCError) as exc:
+            call()
+        assert _code(exc) == Code.NOT_FOUND
+        assert "no terminal" in exc.value.message
+    with pytest.raises(TTRPCError) as exc:
+        _resize(ctl, 42, 10, 20)
+    assert (_code(exc), exc.value.message) == (Code.NOT_FOUND, "process 42 does not exist")
+
+
+def test_foreground_signal_and_resize_reach_the_init_terminal() -> None:
+    ctl, loader = _started()
+    console = _Console()
+    loader.init.console = console
+    _signal(ctl, signal.SIGINT, target=pb.SignalRequest.FOREGROUND_PROCESS_GROUP)
+    _signal(ctl, 0, target=pb.SignalRequest.FOREGROUND_PROCESS_GROUP)  # a check only
+    assert console.terminal.job.signals == [signal.SIGINT]
+    assert loader.kernel.sent == []  # not kill(2) of the init: its terminal's group
+    _resize(ctl, 0, 50, 132)
+    _resize(ctl, 1, 51, 133)
+    assert console.sizes == [(50, 132), (51, 133)]
+    with pytest.raises(TTRPCError) as exc:
+        _resize(ctl, 0, 70000, 1)
+    assert _code(exc) == Code.INVALID_ARGUMENT
+    assert ctl.consoles() == [console]
+
+
 def test_kill_before_start() -> None:
     loader = _Loader()
     ctl = Controller("c1", loader)  # type: ignore[arg-type]
@@ -254,8 +311,20 @@ def _fd_open(fd: int) -> bool:
         (
             b'{"args": ["/bin/sh"], "cwd": "/", "terminal": true}',
             pb.Stdio(),
-            Code.UNIMPLEMENTED,
-            "terminal",
+            Code.INVALID_ARGUMENT,
+            "needs a terminal_fd",
+        ),
+        (
+            b'{"args": ["/bin/sh"], "cwd": "/", "terminal": true}',
+            pb.Stdio(terminal_fd=0),
+            Code.INVALID_ARGUMENT,
+            "not a terminal",  # /dev/null
+        ),
+        (
+            b'{"args": ["/bin/sh"], "cwd": "/", "terminal": true}',
+            pb.Stdio(terminal_fd=3),
+            Code.INVALID_ARGUMENT,
+            "only 1 FDs",
         ),
     ],
 )
@@ -330,8 +399,8 @@ _SPEC = (
             pb.CreateSubcontainerRequest(
                 container_id="c2", spec_json=_SPEC, stdio=pb.Stdio(terminal_fd=0)
             ),
-            Code.UNIMPLEMENTED,
-            "terminal",
+            Code.INVALID_ARGUMENT,
+            "not a terminal",  # /dev/null
         ),
     ],
 )

@@ -39,13 +39,18 @@ def test_json_round_trip(sleeper) -> None:
     assert again == s and again.is_running()
 
 
-def test_spawn_refuses_a_terminal_before_starting_anything(bundle: Path) -> None:
+def test_spawn_refuses_a_terminal_nobody_holds_before_starting_anything(bundle: Path) -> None:
     cfg = minimal_config()
     cfg["process"]["terminal"] = True
     (bundle / "config.json").write_text(json.dumps(cfg))
     spec = ocispec.load(str(bundle))
-    with pytest.raises(NotAvailable, match="terminal"):
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(RuntimeFailure, match="needs a --console-socket"):
         Sandbox.create(RuntimeConfig(), CreateArgs("c1", spec, str(bundle)))
+    with pytest.raises(RuntimeFailure, match="cannot send the console"):
+        args = CreateArgs("c1", spec, str(bundle), console_socket=str(bundle / "no.sock"))
+        Sandbox.create(RuntimeConfig(), args)
+    assert set(os.listdir("/proc/self/fd")) == before
 
 
 def test_control_calls_need_a_running_sandbox(sleeper) -> None:

@@ -232,6 +232,10 @@ class HostBackend:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.popen.pid, signo)
 
+    def resize(self, container_id: str, exec_id: str, width: int, height: int) -> None:
+        """Nothing to do: the host process is the controlling process of
+        its pty, so the master's TIOCSWINSZ already sent it SIGWINCH."""
+
     def pids(self, container_id: str) -> list[ProcessEntry]:
         c = self._get(container_id)
         return [ProcessEntry(p.popen.pid, p.exec_id) for p in self._live(c)]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ttrpc import (
     ClientConnection,
     Code,
+    FrameError,
     MessageType,
     ServerConnection,
     TTRPCError,
@@ -179,10 +180,18 @@ def test_ttrpc_error_shape() -> None:
 
 @given(st.lists(st.binary(max_size=64), max_size=20))
 def test_arbitrary_bytes_never_crash_either_side(chunks: list[bytes]) -> None:
-    # Whatever a peer sends, decoding yields events (or nothing), never raises.
+    # Whatever a peer sends, decoding yields events (or nothing); the server
+    # side raises only FrameError, for an oversized frame of no ttrpc type
+    # (the transport then drops the connection), and stays dropped.
     server, client = ServerConnection(max_length=256), ClientConnection(max_length=256)
+    server_dropped = False
     for chunk in chunks:
-        for event in server.receive_data(chunk):
-            assert isinstance(event, RequestReceived | DataReceived | ProtocolReject)
+        if not server_dropped:
+            try:
+                for event in server.receive_data(chunk):
+                    assert isinstance(event, RequestReceived | DataReceived | ProtocolReject)
+            except FrameError as exc:
+                assert "not a ttrpc frame" in str(exc)
+                server_dropped = True
         for reply in client.receive_data(chunk):
             assert isinstance(reply, ResponseReceived | DataReceived)

@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2, wrappers_pb2
 import ttrpc
 from tests.ttrpc.conftest import ECHO, SERVICE, EchoImpl, serving
 from ttrpc import ClientConnection, Code, MessageType, ServerConnection, encode_frame
-from ttrpc._connection import ResponseReceived
+from ttrpc._connection import ProtocolReject, ResponseReceived
 
 pytestmark = pytest.mark.anyio
 
@@ -320,6 +320,39 @@ async def test_random_garbage_does_not_hurt_the_server(sock_dir: str) -> None:
                             pass
                     except (anyio.EndOfStream, anyio.BrokenResourceError):
                         pass
+        with anyio.fail_after(5):
+            while server.connection_count:
+                await anyio.sleep(0.01)
+        async with await ttrpc.Client.connect(path) as client:
+            assert (await client.call(SERVICE, "Echo", S(value="alive"), S)).value == "alive"
+
+
+def test_oversized_frame_of_no_ttrpc_type_is_a_frame_error() -> None:
+    """An HTTP request read as a header: length "GET " (1.2 GB), type 'T'."""
+    conn = ServerConnection()
+    with pytest.raises(ttrpc.FrameError, match="not a ttrpc frame"):
+        conn.receive_data(b"GET / HTTP/1.1\r\nHost: shim\r\n\r\n")
+    # A legal-size frame of an unknown type is still ignored (forward compat),
+    # and an oversized REQUEST still gets RESOURCE_EXHAUSTED on its stream.
+    conn = ServerConnection()
+    assert conn.receive_data(encode_frame(1, 0x42, 0, b"future")) == []
+    (reject,) = conn.receive_data(struct.pack(">IIBB", 5 << 20, 3, MessageType.REQUEST, 0))
+    assert isinstance(reject, ProtocolReject) and reject.code == Code.RESOURCE_EXHAUSTED
+
+
+async def test_server_drops_a_connection_sending_garbage_and_keeps_serving(
+    sock_dir: str,
+) -> None:
+    server = _server()
+    async with serving(server, os.path.join(sock_dir, "s")) as path:
+        stream = await anyio.connect_unix(path)
+        async with stream:
+            await stream.send(b"GET / HTTP/1.1\r\nHost: shim\r\n\r\n")
+            # No EOF from us: the server is the one to close.
+            with anyio.fail_after(5):
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    while True:
+                        await stream.receive()
         with anyio.fail_after(5):
             while server.connection_count:
                 await anyio.sleep(0.01)

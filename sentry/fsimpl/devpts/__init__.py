@@ -2,7 +2,8 @@
 
 Modules: ``termios`` (the ABI structures and ioctl numbers), ``ldisc`` (the
 line discipline, sans I/O), ``terminal`` (one pty pair: queues, blocking,
-ioctls), ``fs`` (the file system: ptmx and pts/N).
+ioctls), ``fs`` (the file system: ptmx and pts/N), ``console`` (a container's
+terminal: a pts/N whose master end is a host pty, pumped by two threads).
 
 Lock order: a Terminal's condition, then the kernel's session table lock
 (taken by TIOCSCTTY); signals are sent with neither held.

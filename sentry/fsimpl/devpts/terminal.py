@@ -77,6 +77,11 @@ class Terminal:
     def hung_up(self) -> bool:
         return self.master_open == 0
 
+    @property
+    def replicas_gone(self) -> bool:
+        """Every replica that was opened is closed again: the master reads EIO."""
+        return self._replica_was_open and self.replica_open == 0
+
     # -- waiting -----------------------------------------------------------------------
     def _changed(self) -> None:
         """Wake every sleeper; each re-checks its own condition."""
@@ -94,7 +99,7 @@ class Terminal:
                     out = bytes(lq.to_master[:n])
                     del lq.to_master[:n]
                     return out
-                if self._replica_was_open and self.replica_open == 0:
+                if self.replicas_gone:
                     raise EIO
                 return None
 
@@ -167,6 +172,15 @@ class Terminal:
                     ev |= POLLHUP | POLLIN
             return ev & (mask | POLLERR | POLLHUP)
 
+    def set_winsize(self, new: tio_abi.WinSize) -> bool:
+        """tty_do_resize: a new size makes SIGWINCH for the foreground
+        group; the same size again changes nothing. Whether it changed."""
+        if new == self.winsize:
+            return False
+        self.winsize = new
+        self.job.signal_foreground(SIGWINCH)
+        return True
+
     # -- ioctl ----------------------------------------------------------------------------
     def ioctl(self, request: int, arg: int, io: Any, *, master: bool) -> int:
         """The tty ioctls of drivers/tty/tty_io.c, tty_ioctl.c and pty.c."""
@@ -188,10 +202,7 @@ class Terminal:
             io.copy_out(arg, self.winsize.pack())
             return 0
         if request == tio_abi.TIOCSWINSZ:
-            new_ws = tio_abi.WinSize.unpack(io.copy_in(arg, tio_abi.WINSIZE_SIZE))
-            if new_ws != self.winsize:
-                self.winsize = new_ws
-                self.job.signal_foreground(SIGWINCH)  # tty_do_resize
+            self.set_winsize(tio_abi.WinSize.unpack(io.copy_in(arg, tio_abi.WINSIZE_SIZE)))
             return 0
         if request == tio_abi.TIOCOUTQ:
             with self.cond:

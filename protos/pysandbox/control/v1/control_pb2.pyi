@@ -209,3 +209,15 @@ class DestroySubcontainerRequest(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     def __init__(self, container_id: _Optional[str] = ...) -> None: ...
+
+class ResizeTerminalRequest(_message.Message):
+    __slots__ = ("container_id", "pid", "rows", "cols")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    pid: int
+    rows: int
+    cols: int
+    def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ...) -> None: ...
