@@ -179,10 +179,10 @@ class UnixSocket(SocketImpl):
     def bind(self, t: Any, addr: bytes) -> None:
         """bind(2) (unix_bind): abstract, path (a socket file in the VFS) or autobind."""
         ns = namespace_of(self.kernel)
-        with _LOCK:
-            if self.addr is not None:
-                raise EINVAL
         if unaddr.is_autobind(addr):
+            with _LOCK:
+                if self.addr is not None:
+                    raise EINVAL
             self._autobind(ns)
             return
         name = unaddr.parse(addr)
@@ -193,6 +193,9 @@ class UnixSocket(SocketImpl):
                 ns.bind_abstract(name.name, self)
                 self.addr = name
             return
+        # unix_bind_bsd makes the file first (EADDRINUSE if the name
+        # exists), then finds the socket already bound (EINVAL, and the new
+        # file is removed again).
         vfs = t.kernel.vfs
         try:
             vfs.mknod(t.fs, None, name.name, S_IFSOCK | 0o777, 0, t.creds)
@@ -201,11 +204,14 @@ class UnixSocket(SocketImpl):
         vd = vfs.resolve(t.fs, name.name, t.creds, start=None, follow=False)
         key = vd.inode.key
         with _LOCK:
-            if self.addr is not None:
-                raise EINVAL
-            ns.bind_path(key, self)
-            self.addr = name
-            self.path_key = key
+            bound = self.addr is not None
+            if not bound:
+                ns.bind_path(key, self)
+                self.addr = name
+                self.path_key = key
+        if bound:
+            vfs.unlink(t.fs, None, name.name, t.creds)
+            raise EINVAL
 
     def _autobind(self, ns: Any) -> None:
         with _LOCK:
@@ -241,7 +247,8 @@ class UnixSocket(SocketImpl):
         if other is None or other.released:
             raise ECONNREFUSED
         if other.type != self.type:
-            raise EPROTOTYPE
+            # Abstract names are hashed with their type (unix_find_abstract).
+            raise ECONNREFUSED if name.abstract else EPROTOTYPE
         return other
 
     # -- connections -------------------------------------------------------------
