@@ -24,6 +24,7 @@ from typing import Any
 from sentry.abi.errors import (
     EAGAIN,
     EINPROGRESS,
+    EISCONN,
     EINVAL,
     ENOPROTOOPT,
     ENOTTY,
@@ -238,9 +239,14 @@ class HostSocket(SocketImpl):
             raise from_oserror(exc) from None
         deadline, interrupted = self.deadline(sending=True)
         self._wait(t, POLLOUT, deadline, interrupted)
-        err = int.from_bytes(host_call(net.getsockopt, self.fd, SOL_SOCKET, 4, 4), "little")
-        if err:
-            raise from_oserror(OSError(err, os.strerror(err)))
+        # Connecting again collects the outcome and, on failure, returns the
+        # socket to SS_UNCONNECTED (net/ipv4/af_inet.c __inet_stream_connect),
+        # which reading SO_ERROR would not.
+        try:
+            net.connect(self.fd, addr)
+        except OSError as exc:
+            if exc.errno != EISCONN.errno:
+                raise from_oserror(exc) from None
 
     def getsockname(self) -> bytes:
         return host_call(net.getsockname, self.fd)  # type: ignore[no-any-return]

@@ -646,8 +646,6 @@ class UnixSocket(SocketImpl):
             raise EINVAL
         rd, wr = how in (SHUT_RD, SHUT_RDWR), how in (1, SHUT_RDWR)
         with _LOCK:
-            if self.connection_based and not self.connected:
-                raise ENOTCONN
             self.shut_rd |= rd
             self.shut_wr |= wr
             peer = self.peer if self.connection_based else None
@@ -698,7 +696,7 @@ class UnixSocket(SocketImpl):
     # -- options -------------------------------------------------------------------------
     def getsockopt(self, t: Any, level: int, name: int, size: int) -> bytes:
         if level != SOL_SOCKET:
-            raise ENOPROTOOPT
+            raise ENOTSUP  # unix_*_ops have no getsockopt of their own
         with _LOCK:
             if name == SO_PEERCRED:
                 cred = self.peercred
@@ -724,7 +722,7 @@ class UnixSocket(SocketImpl):
 
     def setsockopt(self, t: Any, level: int, name: int, value: bytes) -> None:
         if level != SOL_SOCKET:
-            raise ENOPROTOOPT
+            raise ENOTSUP
         if name == SO_LINGER:
             if len(value) < LINGER.size:
                 raise EINVAL
