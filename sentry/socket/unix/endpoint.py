@@ -37,7 +37,6 @@ from sentry.abi.errors import (
     EINVAL,
     EISCONN,
     EMSGSIZE,
-    ENOPROTOOPT,
     ENOTCONN,
     ENOTSUP,
     EPERM,
@@ -54,6 +53,7 @@ from sentry.abi.socket import (
     MSG_WAITALL,
     SHUT_RD,
     SHUT_RDWR,
+    SIOCOUTQ,
     SO_ACCEPTCONN,
     SO_BROADCAST,
     SO_ERROR,
@@ -75,6 +75,7 @@ from sentry.abi.socket import (
     UCRED,
 )
 from sentry.kernel.waiter import Waiter, WaitQueue
+from sentry.socket.ifioctl import INTERFACE_IOCTLS, interface_ioctl
 from sentry.socket.socket import Control, Received, SocketImpl
 from sentry.socket.unix import address as unaddr
 from sentry.socket.unix.address import UnixAddress
@@ -692,6 +693,17 @@ class UnixSocket(SocketImpl):
             if self.type == SOCK_STREAM:
                 return sum(len(m.data) - m.off for m in self.rq)
             return len(self.rq[0].data) if self.rq else 0
+
+    def ioctl(self, request: int, arg: int, io: Any) -> int:
+        """SIOCOUTQ (bytes not yet read by the peer) and interface queries."""
+        if request == SIOCOUTQ:
+            with _LOCK:
+                queued = self.wmem
+            io.copy_out(arg, queued.to_bytes(4, "little", signed=True))
+            return 0
+        if request in INTERFACE_IOCTLS:
+            return interface_ioctl(request, arg, io)
+        return super().ioctl(request, arg, io)
 
     # -- options -------------------------------------------------------------------------
     def getsockopt(self, t: Any, level: int, name: int, size: int) -> bytes:
