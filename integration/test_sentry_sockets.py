@@ -24,13 +24,13 @@ needs_python = pytest.mark.skipif(not os.path.exists(PY), reason="Debian python3
 needs_busybox = pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox not installed")
 
 
-def _script(workdir: Path, name: str) -> str:
-    shutil.copy(SCRIPTS / name, workdir / name)
+def _script(where: Path, name: str) -> str:
+    shutil.copy(SCRIPTS / name, where / name)
     return name
 
 
-def _run(workdir: Path, *argv: str) -> harness.Result:
-    return harness.run_sentry(list(argv), workdir, extra=["--rw"])
+def _run(where: Path, *argv: str) -> harness.Result:
+    return harness.run_sentry(list(argv), where, extra=["--rw"])
 
 
 @needs_python
@@ -65,8 +65,8 @@ def test_http_server_and_urllib_in_one_sandbox(workdir):  # noqa: F811
     assert result.stdout == b"requests ok 3 of 3 server exit 0\n"
 
 
-def _threads_work(workdir: Path) -> bool:
-    probe = _run(workdir, PY, "-c", "import threading as t; x = t.Thread(target=int); x.start()")
+def _threads_work(where: Path) -> bool:
+    probe = _run(where, PY, "-c", "import threading as t; x = t.Thread(target=int); x.start()")
     return probe.status == 0
 
 
@@ -93,7 +93,9 @@ def test_busybox_ip_shows_the_namespace(workdir, what):  # noqa: F811
 
 @needs_busybox
 def test_busybox_ip_cannot_change_the_namespace(workdir):  # noqa: F811
-    result = harness.run_sentry([BUSYBOX, "ip", "addr", "add", "10.253.7.9/32", "dev", "lo"], workdir)
+    result = harness.run_sentry(
+        [BUSYBOX, "ip", "addr", "add", "10.253.7.9/32", "dev", "lo"], workdir
+    )
     assert result.status != 0
     assert b"Operation not permitted" in result.stderr
     shown = harness.run_native([BUSYBOX, "ip", "addr"], workdir)

@@ -3,7 +3,11 @@ and back; the family is argv[2] (unix: a path socket in the cwd, tcp:
 127.0.0.1). The client is non-blocking and poll-driven; prints whether
 the bytes came back intact (sha256)."""
 
-import hashlib, os, select, socket, sys
+import hashlib
+import os
+import select
+import socket
+import sys
 
 TOTAL = int(sys.argv[1]) * 1024 * 1024
 FAMILY = sys.argv[2] if len(sys.argv) > 2 else "unix"

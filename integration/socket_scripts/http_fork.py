@@ -26,7 +26,8 @@ if pid == 0:
         server.handle_request()
     os._exit(0)
 server.server_close()
-expected = hashlib.sha256(open("served.bin", "rb").read()).hexdigest()
+with open("served.bin", "rb") as served:
+    expected = hashlib.sha256(served.read()).hexdigest()
 ok = 0
 for _ in range(REQUESTS):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/served.bin", timeout=30) as resp:

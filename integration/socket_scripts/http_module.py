@@ -31,7 +31,8 @@ try:
             os.sched_yield()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/page.html", timeout=30) as resp:
         body = resp.read()
-    expected = hashlib.sha256(open("page.html", "rb").read()).hexdigest()
+    with open("page.html", "rb") as f:
+        expected = hashlib.sha256(f.read()).hexdigest()
     print("status", resp.status, "intact", hashlib.sha256(body).hexdigest() == expected)
 finally:
     server.terminate()
