@@ -491,7 +491,8 @@ def _sendmsg(t: Any, desc: FileDescription, sock: SocketImpl, msg_addr: int, fla
     sysno.SENDMSG,
     "sendmsg",
     Support.PARTIAL,
-    "SCM_RIGHTS and SCM_CREDENTIALS on Unix sockets; MSG_OOB on Unix is EOPNOTSUPP",
+    "SCM_RIGHTS and SCM_CREDENTIALS on Unix sockets (no garbage collection of sockets "
+    "passed over themselves); MSG_OOB on Unix is EOPNOTSUPP; inet control messages EINVAL",
 )
 def sys_sendmsg(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall sendmsg(2)."""
