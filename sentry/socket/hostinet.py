@@ -65,6 +65,8 @@ SEND_FLAGS = MSG_OOB | MSG_DONTROUTE | MSG_EOR | MSG_MORE | MSG_CONFIRM
 RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_TRUNC
 
 _INT = (4, 4)
+#: The largest buffer one host receive uses (a multiple of UDP's maximum).
+RECV_MAX = 1 << 20
 
 #: (level, name) -> (smallest value setsockopt accepts, largest the host
 #: sees). Anything else is ENOPROTOOPT.
@@ -256,6 +258,9 @@ class HostSocket(SocketImpl):
                 return sent
 
     def recvmsg(self, t: Any, n: int, flags: int, nonblock: bool) -> Received:
+        # A stream read may return less than asked, so the Sentry's buffer
+        # stays bounded; a datagram never exceeds RECV_MAX (UDP's 64 KiB).
+        n = min(n, RECV_MAX)
         host_flags = (flags & RECV_FLAGS) | MSG_DONTWAIT
         got, data, addr = self._retry(t, net.recvfrom, POLLIN, nonblock, False,
                                       self.fd, n, host_flags)  # fmt: skip
@@ -273,6 +278,8 @@ class HostSocket(SocketImpl):
                 total += len(more)
             data = b"".join(parts)
             got = len(data)
+        if self.type == SOCK_STREAM and flags & MSG_TRUNC:
+            data = b""  # tcp_recvmsg: MSG_TRUNC discards what it counts
         msg_flags = MSG_TRUNC if self.type != SOCK_STREAM and got > len(data) else 0
         if self.type != SOCK_STREAM and not flags & MSG_TRUNC:
             got = len(data)

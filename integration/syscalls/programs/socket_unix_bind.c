@@ -149,6 +149,21 @@ int main(void) {
     socklen_t glen = sizeof got;
     getsockname(s, (struct sockaddr *)&got, &glen);
     printf("autobind len %u abstract %d\n", glen, got.sun_path[0] == 0);
+    /* A full backlog: listen(0) takes one pending connection. */
+    struct sockaddr_un bl;
+    socklen_t bllen = mkaddr(&bl, "pysandbox-backlog", 1);
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(ls, (struct sockaddr *)&bl, bllen);
+    listen(ls, 0);
+    int b1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int b2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    check("connect into backlog", connect(b1, (struct sockaddr *)&bl, bllen));
+    check("connect past backlog", connect(b2, (struct sockaddr *)&bl, bllen));
+    close(accept(ls, NULL, NULL));
+    check("connect after accept", connect(b2, (struct sockaddr *)&bl, bllen));
+    close(b1);
+    close(b2);
+    close(ls);
     int d = socket(AF_UNIX, SOCK_DGRAM, 0);
     check("listen dgram", listen(d, 1));
     check("accept dgram", accept(d, NULL, NULL));
