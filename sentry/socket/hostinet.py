@@ -67,6 +67,8 @@ RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_TRUNC
 _INT = (4, 4)
 #: The largest buffer one host receive uses (a multiple of UDP's maximum).
 RECV_MAX = 1 << 20
+#: The largest piece of a stream send handed to the host at once.
+SEND_CHUNK = 1 << 20
 
 #: (level, name) -> (smallest value setsockopt accepts, largest the host
 #: sees). Anything else is ENOPROTOOPT.
@@ -236,24 +238,35 @@ class HostSocket(SocketImpl):
         if self.type != SOCK_STREAM:
             return int(self._retry(t, net.sendto, POLLOUT, nonblock, True,
                                    self.fd, data, host_flags, addr))  # fmt: skip
-        # tcp_sendmsg: a blocking send queues everything unless interrupted.
+        return self._send_stream(t, data, host_flags, addr, nonblock)
+
+    def _send_stream(
+        self, t: Any, data: bytes, host_flags: int, addr: bytes | None, nonblock: bool
+    ) -> int:
+        """tcp_sendmsg: a blocking send queues everything; a signal, the
+        SO_SNDTIMEO deadline, O_NONBLOCK or an error after progress returns
+        the count so far. Pieces of at most SEND_CHUNK keep copies bounded."""
+        deadline, interrupted = self.deadline(sending=True)
         sent = 0
-        view = memoryview(data)
         while True:
             try:
-                sent += self._retry(t, net.sendto, POLLOUT, nonblock or sent > 0, True,
-                                    self.fd, bytes(view[sent:]), host_flags, addr)  # fmt: skip
-            except LinuxError:
+                sent += net.sendto(self.fd, data[sent : sent + SEND_CHUNK], host_flags, addr)
+            except BlockingIOError:
+                if nonblock:
+                    if sent:
+                        return sent
+                    raise EAGAIN from None
+                try:
+                    self._wait(t, POLLOUT, deadline, interrupted)
+                except LinuxError:
+                    if sent:
+                        return sent
+                    raise
+                continue
+            except OSError as exc:
                 if sent:
-                    if nonblock:
-                        return sent
-                    try:
-                        deadline, interrupted = self.deadline(sending=True)
-                        self._wait(t, POLLOUT, deadline, interrupted)
-                        continue
-                    except LinuxError:
-                        return sent
-                raise
+                    return sent
+                raise from_oserror(exc) from None
             if sent >= len(data):
                 return sent
 
