@@ -73,6 +73,13 @@ static void server_client(const char *path, int abstract, int type) {
     glen = sizeof got;
     getsockname(srv, (struct sockaddr *)&got, &glen);
     show("server name", &got, glen);
+    struct ucred uc;
+    socklen_t uclen = sizeof uc;
+    getsockopt(cli, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+    printf("client SO_PEERCRED pid_is_self %d uid %u\n", uc.pid == getpid(), uc.uid);
+    uclen = sizeof uc;
+    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+    printf("server SO_PEERCRED pid_is_self %d uid %u\n", uc.pid == getpid(), uc.uid);
     glen = 5;
     getsockname(srv, (struct sockaddr *)&got, &glen);
     printf("truncated name: reported len %u\n", glen);
