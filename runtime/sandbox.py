@@ -31,7 +31,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
-from runtime import cgroups, controlclient, controlsock
+from runtime import cgroups, controlclient, controlsock, network
 from runtime.config import RuntimeConfig
 from runtime.errors import NotAvailable, RuntimeFailure
 from runtime.gofer import launch
@@ -437,6 +437,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
     assert spec.process is not None
     if spec.process.terminal:
         raise NotAvailable("process.terminal: the Sentry has no terminal (devpts) yet")
+    # A missing CNI namespace is one clear line before anything starts.
+    network.check(network.plan(conf.network, spec))
     device_fd = _open_platform_device(conf.platform)
     gofer_stderr = None if conf.debug else subprocess.DEVNULL
     try:
