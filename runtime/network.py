@@ -116,7 +116,9 @@ def enter(p: Plan) -> None:
         try:
             hostsys.setns(fd, hostsys.CLONE_NEWNET)
         except OSError as exc:
-            raise RuntimeFailure(f"cannot join network namespace {p.path}: {exc.strerror}") from None
+            raise RuntimeFailure(
+                f"cannot join network namespace {p.path}: {exc.strerror}"
+            ) from None
         finally:
             os.close(fd)
     elif p.mode is Mode.NEW:

@@ -93,7 +93,10 @@ class SysFilesystem(Filesystem):
 
     def _link_dir(self, key: str, name: str) -> Inode:
         def attr(fmt: Callable[[Interface], str]) -> Callable[[], bytes]:
-            return lambda: (fmt(self._link(name)) + "\n").encode()
+            def render() -> bytes:
+                return (fmt(self._link(name)) + "\n").encode()
+
+            return render
 
         files: dict[str, Callable[[], bytes]] = {
             "address": attr(lambda i: _hw(i.address)),
