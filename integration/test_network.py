@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def _host_links() -> list[str]:
         return sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
 
 
-def _links_in(pid: int) -> dict[str, dict[str, object]]:
+def _links_in(pid: int) -> dict[str, dict[str, Any]]:
     out = subprocess.run(
         ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link"],
         capture_output=True, text=True, check=True,
