@@ -12,12 +12,32 @@ import itertools
 import threading
 from typing import TYPE_CHECKING
 
-from sentry.abi.errors import EEXIST, EFBIG, EINVAL, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY, EPERM
+from sentry.abi.errors import (
+    EEXIST,
+    EFBIG,
+    EINVAL,
+    EISDIR,
+    ENOENT,
+    ENOTDIR,
+    ENOTEMPTY,
+    ENXIO,
+    EPERM,
+)
 from sentry.fsimpl._mappable import ImplMappable
 from sentry.kernel.pipe import Pipe
 from sentry.vfs.flags import RENAME_EXCHANGE
 from sentry.vfs.inode import Dirent, FileImpl, Filesystem, Inode, StatFS
-from sentry.vfs.stat import S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, Stat, dtype_of
+from sentry.vfs.stat import (
+    S_IFDIR,
+    S_IFIFO,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    S_IFSOCK,
+    S_ISGID,
+    Stat,
+    dtype_of,
+)
 from sentry.vfs.vfs import now_ns
 
 if TYPE_CHECKING:
@@ -170,9 +190,10 @@ class TmpfsInode(Inode):
 
     def mknod(self, name: bytes, mode: int, rdev: int, creds: Credentials) -> Inode:
         # FIFOs are named pipes of the Sentry's own (sentry.kernel.pipe);
+        # socket files are names Unix sockets bind (sentry.socket.unix);
         # device nodes would need the device layer.
-        if mode & S_IFMT != S_IFIFO:
-            raise EPERM("tmpfs: device nodes and sockets cannot be created")
+        if mode & S_IFMT not in (S_IFIFO, S_IFSOCK):
+            raise EPERM("tmpfs: device nodes cannot be created")
         return self._new(name, mode, creds)
 
     def symlink(self, name: bytes, target: bytes, creds: Credentials) -> Inode:
@@ -275,6 +296,8 @@ class TmpfsInode(Inode):
                     self.pipe = Pipe()
                 pipe = self.pipe
             return pipe.open_fifo(flags)
+        if self._mode & S_IFMT == S_IFSOCK:
+            raise ENXIO  # fs/inode.c no_open: a socket file cannot be opened
         raise EINVAL
 
 

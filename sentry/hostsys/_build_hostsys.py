@@ -106,6 +106,22 @@ ffibuilder.cdef(
     #define RESOLVE_IN_ROOT ...
     #define RESOLVE_CACHED ...
 
+    /* sockets (hostinet): raw sockaddr buffers, validated by sentry.socket */
+    int socket(int domain, int type, int protocol);
+    int bind(int fd, const void *addr, unsigned int len);
+    int listen(int fd, int backlog);
+    int accept4(int fd, void *addr, unsigned int *len, int flags);
+    int connect(int fd, const void *addr, unsigned int len);
+    int getsockname(int fd, void *addr, unsigned int *len);
+    int getpeername(int fd, void *addr, unsigned int *len);
+    ssize_t sendto(int fd, const void *buf, size_t n, int flags, const void *addr,
+                   unsigned int len);
+    ssize_t recvfrom(int fd, void *buf, size_t n, int flags, void *addr, unsigned int *len);
+    int getsockopt(int fd, int level, int name, void *val, unsigned int *len);
+    int setsockopt(int fd, int level, int name, const void *val, unsigned int len);
+    int shutdown(int fd, int how);
+    int ioctl(int fd, unsigned long request, void *arg);
+
     /* prctl(2), seccomp(2) */
     int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
               unsigned long arg5);
@@ -162,6 +178,8 @@ ffibuilder.set_source(
     #include <elf.h>
     #include <sys/mman.h>
     #include <sys/prctl.h>
+    #include <sys/ioctl.h>
+    #include <sys/socket.h>
     #include <sys/ptrace.h>
     #include <sys/syscall.h>
     #include <sys/types.h>

@@ -17,7 +17,7 @@ import os
 import stat as host_stat
 from typing import TYPE_CHECKING
 
-from sentry.abi.errors import EACCES, EINVAL, EPERM, from_oserror
+from sentry.abi.errors import EACCES, EINVAL, ENXIO, EPERM, from_oserror
 from sentry.fsimpl._mappable import ImplMappable
 from sentry.fsimpl.gofer import _hostcalls as hc
 from sentry.kernel.pipe import FifoTable
@@ -31,7 +31,7 @@ from sentry.vfs.flags import (
     O_SYNC,
 )
 from sentry.vfs.inode import Dirent, FileImpl, Filesystem, Inode, StatFS
-from sentry.vfs.stat import S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, Stat, dtype_of
+from sentry.vfs.stat import S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK, Stat, dtype_of
 
 if TYPE_CHECKING:
     from sentry.vfs.creds import Credentials
@@ -214,10 +214,15 @@ class GoferInode(Inode):
         # A FIFO is created on the host so that it shows in listings and
         # stat, but its data never goes through the host: opens get a pipe
         # of the Sentry's (``fifos``), as gVisor's gofer mounts do.
-        if mode & 0o170000 != S_IFIFO:
-            raise EPERM("directfs: device nodes and sockets are not created on the host")
+        # A socket file is made on the host the same way (so it shows in
+        # listings), but only the Sentry's Unix socket table connects to it.
+        if mode & 0o170000 not in (S_IFIFO, S_IFSOCK):
+            raise EPERM("directfs: device nodes are not created on the host")
         try:
-            os.mkfifo(name, mode & 0o7777, dir_fd=self.fd)
+            if mode & 0o170000 == S_IFSOCK:
+                os.mknod(name, S_IFSOCK | (mode & 0o7777), 0, dir_fd=self.fd)
+            else:
+                os.mkfifo(name, mode & 0o7777, dir_fd=self.fd)
         except OSError as exc:
             raise from_oserror(exc) from None
         return self._made(name, creds)
@@ -326,8 +331,10 @@ class GoferInode(Inode):
             return FileImpl()
         if self._type == S_IFIFO:
             return self._fs.fifos.open(self._key, flags)
+        if self._type == S_IFSOCK:
+            raise ENXIO  # fs/inode.c no_open
         if self._type != S_IFREG:
-            raise EACCES("directfs: host device and socket files are not opened")
+            raise EACCES("directfs: host device files are not opened")
         try:
             fd = self._reopen(flags & _HOST_OPEN_FLAGS)
         except OSError as exc:
