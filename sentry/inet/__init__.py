@@ -13,8 +13,8 @@ unmounts /proc and installs seccomp) and serves /proc/net and
 - ``/proc/self/net/*`` FDs opened at capture; each read rewinds one and
   reads the host's text again (seq_file regenerates it), so counters in
   /proc/net/dev or the route table are live and byte-exact;
-- the socket tables (tcp, udp, …) are the host's rows filtered to the
-  sandbox's own sockets through ``Stack.socket_inodes`` (in --network=host
+- the socket tables (tcp, udp, …) are the host's rows; procfs keeps only
+  the sandbox's own sockets (``filter_socket_table``: in --network=host
   the namespace holds every host socket).
 
 No locks beyond one per held FD (the Kernel never calls in here holding
@@ -26,8 +26,8 @@ from sentry.inet.stack import (
     SOCKET_TABLES,
     HostStack,
     Interface,
-    SocketInodes,
     Stack,
+    filter_socket_table,
 )
 
 __all__ = [
@@ -35,6 +35,6 @@ __all__ = [
     "SOCKET_TABLES",
     "HostStack",
     "Interface",
-    "SocketInodes",
     "Stack",
+    "filter_socket_table",
 ]

@@ -7,7 +7,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,11 +31,6 @@ PASSTHROUGH_FILES = (
 #: get_tcp4_sock, net/ipv4/udp.c udp4_format_sock, and the IPv6 twins).
 SOCKET_TABLES = ("tcp", "tcp6", "udp", "udp6")
 _INODE_FIELD = 9
-
-#: Who answers "which host sockets are the sandbox's": host socket inode ->
-#: the inode the application sees (its Sentry socket's), set by the
-#: socket layer.
-SocketInodes = Callable[[], Mapping[int, int]]
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,9 @@ class Stack(Protocol):
         ...
 
     def proc_net(self, name: str) -> bytes:
-        """The content of /proc/net/``name`` (ENOENT if it has none)."""
+        """The namespace's own /proc/net/``name`` (ENOENT if it has none);
+        the socket tables hold every socket of the namespace, for the
+        caller to restrict (``filter_socket_table``)."""
         ...
 
 
@@ -144,9 +141,6 @@ class HostStack:
         self._files = files
         self._lock = threading.Lock()
         self._seq = 0
-        #: Set by the socket layer once it has sockets to show; without it
-        #: the socket tables have no rows (the sandbox has no host sockets).
-        self.socket_inodes: SocketInodes | None = None
 
     @classmethod
     def capture(cls, proc_net: str = "/proc/self/net") -> HostStack:
@@ -198,8 +192,4 @@ class HostStack:
                     offset += len(chunk)
             except OSError as exc:
                 raise from_oserror(exc) from None
-        text = b"".join(chunks)
-        if name in SOCKET_TABLES:
-            provider = self.socket_inodes
-            text = filter_socket_table(text, provider() if provider is not None else {})
-        return text
+        return b"".join(chunks)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sentry.abi.errors import ENOENT
+from sentry.fsimpl.proc import net as procnet
 from sentry.fsimpl.proc import render
 from sentry.fsimpl.proc.nodes import ProcDir, ProcFile, ProcLink
 from sentry.inet import Stack
@@ -229,10 +230,14 @@ class ProcFilesystem(Filesystem):
         assert net is not None
         return {
             name.encode(): functools.partial(
-                ProcFile, self, f"{key}/net/{name}", functools.partial(net.proc_net, name)
+                ProcFile, self, f"{key}/net/{name}", functools.partial(self._net_file, name)
             )
-            for name in net.proc_net_names()
+            for name in procnet.names(net)
         }
+
+    def _net_file(self, name: str) -> bytes:
+        assert self._net is not None
+        return procnet.render(self._net, self.kernel(), name)
 
     def _path(self, vd: VirtualDentry) -> bytes:
         caller = current_task()
