@@ -29,11 +29,13 @@ SOCK_MAX = 11
 
 def new_socket(kernel: Any, family: int, type_: int, protocol: int) -> SocketImpl:
     """A new socket, or the errno Linux gives for the combination."""
-    if type_ < 1 or type_ >= SOCK_MAX:
+    if type_ < 0 or type_ >= SOCK_MAX:
         raise EINVAL
     if family == AF_UNIX:
         if protocol not in (0, AF_UNIX):
             raise EPROTONOSUPPORT
+        if type_ == SOCK_RAW:
+            type_ = SOCK_DGRAM  # unix_create: a raw Unix socket is a datagram one
         if type_ not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
             raise ESOCKTNOSUPPORT
         return UnixSocket(kernel, type_)
@@ -54,11 +56,13 @@ def new_socketpair(
     kernel: Any, family: int, type_: int, protocol: int, t: Any
 ) -> tuple[SocketImpl, SocketImpl]:
     """socketpair(2): Unix sockets only (EOPNOTSUPP for inet, as Linux)."""
-    if type_ < 1 or type_ >= SOCK_MAX:
+    if type_ < 0 or type_ >= SOCK_MAX:
         raise EINVAL
     if family == AF_UNIX:
         if protocol not in (0, AF_UNIX):
             raise EPROTONOSUPPORT
+        if type_ == SOCK_RAW:
+            type_ = SOCK_DGRAM
         if type_ not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
             raise ESOCKTNOSUPPORT
         return socketpair(kernel, type_, t)

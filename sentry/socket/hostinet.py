@@ -25,6 +25,7 @@ from sentry.abi.errors import (
     EAGAIN,
     EINPROGRESS,
     EINVAL,
+    EISCONN,
     ENOPROTOOPT,
     ENOTTY,
     LinuxError,
@@ -45,16 +46,6 @@ from sentry.abi.socket import (
     MSG_PEEK,
     MSG_TRUNC,
     MSG_WAITALL,
-    SIOCGIFADDR,
-    SIOCGIFBRDADDR,
-    SIOCGIFCONF,
-    SIOCGIFFLAGS,
-    SIOCGIFHWADDR,
-    SIOCGIFINDEX,
-    SIOCGIFMTU,
-    SIOCGIFNAME,
-    SIOCGIFNETMASK,
-    SIOCGIFTXQLEN,
     SIOCINQ,
     SIOCOUTQ,
     SO_RCVTIMEO,
@@ -65,6 +56,7 @@ from sentry.abi.socket import (
 )
 from sentry.hostsys import net
 from sentry.kernel.polling import HOST_SLICE_MS
+from sentry.socket.ifioctl import INTERFACE_IOCTLS, interface_ioctl
 from sentry.socket.socket import Control, Received, SocketImpl
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLOUT
 
@@ -132,26 +124,6 @@ OPTIONS: dict[tuple[int, int], tuple[int, int]] = {
     (IPPROTO_IPV6, 49): _INT,  # IPV6_RECVPKTINFO
     (IPPROTO_IPV6, 67): _INT,  # IPV6_TCLASS
 }
-
-#: ioctls on a struct ifreq (40 bytes) the host answers.
-IFREQ_IOCTLS = frozenset(
-    {
-        SIOCGIFNAME,
-        SIOCGIFFLAGS,
-        SIOCGIFADDR,
-        SIOCGIFBRDADDR,
-        SIOCGIFNETMASK,
-        SIOCGIFMTU,
-        SIOCGIFHWADDR,
-        SIOCGIFINDEX,
-        SIOCGIFTXQLEN,
-    }
-)
-IFREQ_SIZE = 40
-#: struct ifconf: int ifc_len; (pad); char *ifc_buf.
-IFCONF_SIZE = 16
-#: Upper bound of a SIOCGIFCONF buffer the Sentry lends the host.
-IFCONF_MAX = 64 * IFREQ_SIZE
 
 
 def host_call(fn: Any, *args: Any) -> Any:
@@ -238,9 +210,14 @@ class HostSocket(SocketImpl):
             raise from_oserror(exc) from None
         deadline, interrupted = self.deadline(sending=True)
         self._wait(t, POLLOUT, deadline, interrupted)
-        err = int.from_bytes(host_call(net.getsockopt, self.fd, SOL_SOCKET, 4, 4), "little")
-        if err:
-            raise from_oserror(OSError(err, os.strerror(err)))
+        # Connecting again collects the outcome and, on failure, returns the
+        # socket to SS_UNCONNECTED (net/ipv4/af_inet.c __inet_stream_connect),
+        # which reading SO_ERROR would not.
+        try:
+            net.connect(self.fd, addr)
+        except OSError as exc:
+            if exc.errno != EISCONN.errno:
+                raise from_oserror(exc) from None
 
     def getsockname(self) -> bytes:
         return host_call(net.getsockname, self.fd)  # type: ignore[no-any-return]
@@ -338,32 +315,14 @@ class HostSocket(SocketImpl):
         return int.from_bytes(host_call(net.ioctl_buffer, self.fd, SIOCINQ, b"\0" * 4), "little")
 
     def ioctl(self, request: int, arg: int, io: Any) -> int:
-        """SIOCINQ/SIOCOUTQ and the interface queries glibc makes
-        (if_nametoindex, if_indextoname, SIOCGIFCONF)."""
+        """SIOCOUTQ, and the interface queries every socket answers."""
         if request == SIOCOUTQ:
             raw = host_call(net.ioctl_buffer, self.fd, request, b"\0" * 4)
             io.copy_out(arg, raw)
             return 0
-        if request in IFREQ_IOCTLS:
-            ifreq = io.copy_in(arg, IFREQ_SIZE)
-            io.copy_out(arg, host_call(net.ioctl_buffer, self.fd, request, ifreq))
-            return 0
-        if request == SIOCGIFCONF:
-            return self._ifconf(arg, io)
+        if request in INTERFACE_IOCTLS:
+            return interface_ioctl(request, arg, io)
         raise ENOTTY
-
-    def _ifconf(self, arg: int, io: Any) -> int:
-        raw = io.copy_in(arg, IFCONF_SIZE)
-        length = int.from_bytes(raw[:4], "little", signed=True)
-        buf = int.from_bytes(raw[8:16], "little")
-        if length < 0:
-            raise EINVAL
-        size = 0 if buf == 0 else min(length, IFCONF_MAX)
-        got, records = host_call(net.ifconf, self.fd, size)
-        if buf and records:
-            io.copy_out(buf, records)
-        io.copy_out(arg, got.to_bytes(4, "little", signed=True))
-        return 0
 
     def release(self) -> None:
         if self.fd >= 0:

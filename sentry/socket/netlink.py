@@ -53,9 +53,8 @@ def is_read_only(data: bytes) -> bool:
         length, mtype, _, _, _ = NLMSGHDR.unpack_from(data, off)
         if length < NLMSGHDR.size:
             return True  # the host rejects the malformed rest
-        if mtype >= NLMSG_MIN_TYPE:
-            if mtype > RTM_MAX or (mtype - RTM_BASE) % 4 != 2:
-                return False
+        if mtype >= NLMSG_MIN_TYPE and (mtype > RTM_MAX or (mtype - RTM_BASE) % 4 != 2):
+            return False
         off += (length + 3) & ~3
     return True
 

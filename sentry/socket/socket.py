@@ -82,17 +82,24 @@ class Received:
     flags: int = 0
 
 
+#: The tick SO_RCVTIMEO/SO_SNDTIMEO are kept in (CONFIG_HZ=250, Debian's
+#: kernels): Linux rounds a timeout up to whole jiffies and reports that.
+HZ = 250
+
+
 def timeval_to_seconds(raw: bytes) -> float | None:
     """SO_RCVTIMEO/SO_SNDTIMEO value (net/core/sock.c sock_set_timeout):
-    zero means no timeout; EDOM for a bad usec."""
+    zero means no timeout; EDOM for a bad usec; rounded up to a jiffy."""
     sec, usec = TIMEVAL.unpack(raw[: TIMEVAL.size])
     if usec < 0 or usec >= 1_000_000:
         raise EDOM
     if sec < 0:
-        return 0.000001  # Linux: a negative timeout is "immediately"
+        return 0.0  # Linux: a negative timeout is "immediately"
     if sec == 0 and usec == 0:
         return None
-    return sec + usec / 1e6
+    tick = 1_000_000 // HZ
+    jiffies = sec * HZ + -(-usec // tick)
+    return jiffies / HZ
 
 
 def seconds_to_timeval(value: float | None) -> bytes:

@@ -355,9 +355,12 @@ def _control_out(t: Any, got: Received, room: int, flags: int) -> tuple[bytes, i
             if left < CMSGHDR.size:
                 msg_flags |= MSG_CTRUNC
             else:
-                rec = CMSGHDR.pack(cmsg_len(len(body)), SOL_SOCKET, SCM_CREDENTIALS) + body
-                if left < len(rec):
+                full = cmsg_len(len(body))
+                if left < full:
+                    # put_cmsg: a truncated message says how much it kept.
                     msg_flags |= MSG_CTRUNC
+                    full = left
+                rec = CMSGHDR.pack(full, SOL_SOCKET, SCM_CREDENTIALS) + body
                 out += rec[:left]
                 out += b"\0" * (min(cmsg_space(len(body)), left) - min(len(rec), left))
         if control.rights:

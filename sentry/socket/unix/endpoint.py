@@ -37,7 +37,6 @@ from sentry.abi.errors import (
     EINVAL,
     EISCONN,
     EMSGSIZE,
-    ENOPROTOOPT,
     ENOTCONN,
     ENOTSUP,
     EPERM,
@@ -54,6 +53,7 @@ from sentry.abi.socket import (
     MSG_WAITALL,
     SHUT_RD,
     SHUT_RDWR,
+    SIOCOUTQ,
     SO_ACCEPTCONN,
     SO_BROADCAST,
     SO_ERROR,
@@ -75,6 +75,7 @@ from sentry.abi.socket import (
     UCRED,
 )
 from sentry.kernel.waiter import Waiter, WaitQueue
+from sentry.socket.ifioctl import INTERFACE_IOCTLS, interface_ioctl
 from sentry.socket.socket import Control, Received, SocketImpl
 from sentry.socket.unix import address as unaddr
 from sentry.socket.unix.address import UnixAddress
@@ -179,10 +180,10 @@ class UnixSocket(SocketImpl):
     def bind(self, t: Any, addr: bytes) -> None:
         """bind(2) (unix_bind): abstract, path (a socket file in the VFS) or autobind."""
         ns = namespace_of(self.kernel)
-        with _LOCK:
-            if self.addr is not None:
-                raise EINVAL
         if unaddr.is_autobind(addr):
+            with _LOCK:
+                if self.addr is not None:
+                    raise EINVAL
             self._autobind(ns)
             return
         name = unaddr.parse(addr)
@@ -193,6 +194,9 @@ class UnixSocket(SocketImpl):
                 ns.bind_abstract(name.name, self)
                 self.addr = name
             return
+        # unix_bind_bsd makes the file first (EADDRINUSE if the name
+        # exists), then finds the socket already bound (EINVAL, and the new
+        # file is removed again).
         vfs = t.kernel.vfs
         try:
             vfs.mknod(t.fs, None, name.name, S_IFSOCK | 0o777, 0, t.creds)
@@ -201,11 +205,14 @@ class UnixSocket(SocketImpl):
         vd = vfs.resolve(t.fs, name.name, t.creds, start=None, follow=False)
         key = vd.inode.key
         with _LOCK:
-            if self.addr is not None:
-                raise EINVAL
-            ns.bind_path(key, self)
-            self.addr = name
-            self.path_key = key
+            bound = self.addr is not None
+            if not bound:
+                ns.bind_path(key, self)
+                self.addr = name
+                self.path_key = key
+        if bound:
+            vfs.unlink(t.fs, None, name.name, t.creds)
+            raise EINVAL
 
     def _autobind(self, ns: Any) -> None:
         with _LOCK:
@@ -241,7 +248,8 @@ class UnixSocket(SocketImpl):
         if other is None or other.released:
             raise ECONNREFUSED
         if other.type != self.type:
-            raise EPROTOTYPE
+            # Abstract names are hashed with their type (unix_find_abstract).
+            raise ECONNREFUSED if name.abstract else EPROTOTYPE
         return other
 
     # -- connections -------------------------------------------------------------
@@ -639,8 +647,6 @@ class UnixSocket(SocketImpl):
             raise EINVAL
         rd, wr = how in (SHUT_RD, SHUT_RDWR), how in (1, SHUT_RDWR)
         with _LOCK:
-            if self.connection_based and not self.connected:
-                raise ENOTCONN
             self.shut_rd |= rd
             self.shut_wr |= wr
             peer = self.peer if self.connection_based else None
@@ -688,10 +694,21 @@ class UnixSocket(SocketImpl):
                 return sum(len(m.data) - m.off for m in self.rq)
             return len(self.rq[0].data) if self.rq else 0
 
+    def ioctl(self, request: int, arg: int, io: Any) -> int:
+        """SIOCOUTQ (bytes not yet read by the peer) and interface queries."""
+        if request == SIOCOUTQ:
+            with _LOCK:
+                queued = self.wmem
+            io.copy_out(arg, queued.to_bytes(4, "little", signed=True))
+            return 0
+        if request in INTERFACE_IOCTLS:
+            return interface_ioctl(request, arg, io)
+        return super().ioctl(request, arg, io)
+
     # -- options -------------------------------------------------------------------------
     def getsockopt(self, t: Any, level: int, name: int, size: int) -> bytes:
         if level != SOL_SOCKET:
-            raise ENOPROTOOPT
+            raise ENOTSUP  # unix_*_ops have no getsockopt of their own
         with _LOCK:
             if name == SO_PEERCRED:
                 cred = self.peercred
@@ -717,7 +734,7 @@ class UnixSocket(SocketImpl):
 
     def setsockopt(self, t: Any, level: int, name: int, value: bytes) -> None:
         if level != SOL_SOCKET:
-            raise ENOPROTOOPT
+            raise ENOTSUP
         if name == SO_LINGER:
             if len(value) < LINGER.size:
                 raise EINVAL
