@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +174,35 @@ def test_ip_addr_through_the_sentrys_netlink(
     assert re.search(r"\d+: veth0@veth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 ", r.stdout)
     assert "inet 10.77.0.2/24 scope global veth0" in r.stdout
     assert "10.77.0.0/24 dev veth0 scope link  src 10.77.0.2" in r.stdout
+
+
+NETSTAT = """
+import os, socket, subprocess
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print("port", s.getsockname()[1], flush=True)
+subprocess.run(["/bin/busybox", "netstat", "-ltn"], check=True)
+"""
+
+
+def test_netstat_lists_only_the_sandboxs_sockets(sentry_platform: str) -> None:
+    """In the host's own namespace (``python -m sentry run``), netstat in
+    the sandbox sees its listening socket and none of the host's."""
+    if not os.path.exists("/usr/bin/python3") or not os.path.exists("/bin/busybox"):
+        pytest.skip("needs Debian's /usr/bin/python3 and busybox-static")
+    from integration.syscalls import harness
+
+    reason = harness.ptrace_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    host = subprocess.run(["/bin/busybox", "netstat", "-ltn"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "sentry", "run", "--platform", sentry_platform, "--",
+         "/usr/bin/python3", "-c", NETSTAT],
+        capture_output=True, text=True, timeout=120, cwd=harness.REPO,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    port = int(r.stdout.split("\n", 1)[0].split()[1])
+    listening = [line.split()[3] for line in r.stdout.splitlines() if line.startswith("tcp ")]
+    assert listening == [f"127.0.0.1:{port}"], (r.stdout, host.stdout)

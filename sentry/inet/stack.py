@@ -28,8 +28,9 @@ PASSTHROUGH_FILES = (
 )  # fmt: skip
 #: Socket tables: the host's rows, restricted to the sandbox's sockets
 #: (field 9 of a row is the socket's inode: net/ipv4/tcp_ipv4.c
-#: get_tcp4_sock, net/ipv4/udp.c udp4_format_sock, and the IPv6 twins).
-SOCKET_TABLES = ("tcp", "tcp6", "udp", "udp6")
+#: get_tcp4_sock, net/ipv4/udp.c udp4_format_sock, net/ipv4/raw.c
+#: raw_sock_seq_show, and the IPv6 twins). netstat(8) reads them all.
+SOCKET_TABLES = ("raw", "raw6", "tcp", "tcp6", "udp", "udp6")
 _INODE_FIELD = 9
 
 

@@ -3,7 +3,7 @@
 Most files are the host namespace's own (``sentry.inet``: the boot process
 lives in the sandbox's namespace). Two kinds need the Sentry's sockets:
 
-- tcp, tcp6, udp, udp6: the host's rows, kept only for the host sockets
+- raw, tcp, udp (and their IPv6 twins): the host's rows, kept only for the host sockets
   the sandbox's tasks hold (hostinet), with each row's inode replaced by
   the Sentry socket's, the one fstat(2) and /proc/PID/fd show;
 - unix: AF_UNIX lives in the Sentry, so its rows are made here, in the
