@@ -10,7 +10,10 @@ MemoryFile. Decisions, in order (Documentation/userspace-api/seccomp_filter.rst)
 - a foreign architecture or an x32 number: kill the process;
 - ``clone3``: ENOSYS, so glibc falls back to ``clone``, whose flags a
   filter can read; ``clone`` with any CLONE_NEW* flag: kill;
-- ``socket``: only AF_UNIX (the event loop's self-pipe), else EPERM;
+- ``socket``: AF_UNIX (the event loop's self-pipe), AF_INET and AF_INET6
+  (the Sentry's hostinet sockets, created in the sandbox's network
+  namespace) and AF_NETLINK with NETLINK_ROUTE only (read-only route
+  dumps, sentry/socket/netlink.py); anything else EPERM;
 - ``execveat``: only of the ptrace stub image's FD (the stub is
   spawned from the Sentry), anything else kills;
 - ``KILL``: calls only an attacker would make (mount, pivot_root,
@@ -66,9 +69,11 @@ ALLOW: tuple[str, ...] = (
     # the ptrace platform (SETPGID: each stub gets its own host process
     # group, so a host terminal's ^C/^Z reach only the Sentry)
     "PTRACE", "WAIT4", "WAITID", "PROCESS_VM_READV", "PROCESS_VM_WRITEV", "SETPGID",
-    # the control server (AF_UNIX only, see ``socket``) and its event loop
+    # the control server (see ``socket``) and its event loop; the Sentry's
+    # host sockets (hostinet, netlink) also bind, listen and connect
     "SOCKETPAIR", "ACCEPT", "ACCEPT4", "RECVFROM", "RECVMSG", "SENDTO", "SENDMSG",
     "GETSOCKOPT", "SETSOCKOPT", "GETSOCKNAME", "GETPEERNAME", "SHUTDOWN",
+    "BIND", "LISTEN", "CONNECT",
     "EPOLL_CREATE1", "EPOLL_CTL", "EPOLL_WAIT", "EPOLL_PWAIT", "POLL", "PPOLL",
     "SELECT", "PSELECT6", "EVENTFD2",
 )  # fmt: skip
@@ -83,6 +88,12 @@ KILL: tuple[str, ...] = (
     "MOUNT_SETATTR", "SETUID", "SETGID", "SETREUID", "SETREGID", "SETRESUID",
     "SETRESGID", "CAPSET",
 )  # fmt: skip
+
+
+#: struct seccomp_data: args[2]'s low word (args start at 16, 8 bytes each).
+_ARG2_LO = 32
+#: include/uapi/linux/netlink.h
+_NETLINK_ROUTE = 0
 
 
 def _nr(name: str) -> int:
@@ -113,10 +124,16 @@ def build(stub_fd: int | None) -> bytes:
         i(rs.BPF_JSET_K, 0, 1, rs.CLONE_NEW_FLAGS),
         i(rs.BPF_RET_K, 0, 0, kill),
         i(rs.BPF_RET_K, 0, 0, rs.SECCOMP_RET_ALLOW),
-        # socket: AF_UNIX only.
-        i(rs.BPF_JEQ_K, 0, 4, _nr("SOCKET")),
+        # socket: AF_UNIX, AF_INET, AF_INET6; AF_NETLINK with NETLINK_ROUTE.
+        i(rs.BPF_JEQ_K, 0, 10, _nr("SOCKET")),
         i(rs.BPF_LD_W_ABS, 0, 0, rs._ARG0_LO),
-        i(rs.BPF_JEQ_K, 0, 1, socket.AF_UNIX),
+        i(rs.BPF_JEQ_K, 3, 0, socket.AF_UNIX),
+        i(rs.BPF_JEQ_K, 2, 0, socket.AF_INET),
+        i(rs.BPF_JEQ_K, 1, 0, socket.AF_INET6),
+        i(rs.BPF_JEQ_K, 1, 4, socket.AF_NETLINK),
+        i(rs.BPF_RET_K, 0, 0, rs.SECCOMP_RET_ALLOW),
+        i(rs.BPF_LD_W_ABS, 0, 0, _ARG2_LO),
+        i(rs.BPF_JEQ_K, 0, 1, _NETLINK_ROUTE),
         i(rs.BPF_RET_K, 0, 0, rs.SECCOMP_RET_ALLOW),
         i(rs.BPF_RET_K, 0, 0, eperm),
         # execveat: the stub image only.

@@ -220,10 +220,10 @@ class HostSocket(SocketImpl):
                 raise from_oserror(exc) from None
 
     def getsockname(self) -> bytes:
-        return host_call(net.getsockname, self.fd)  # type: ignore[no-any-return]
+        return host_call(net.getsockname, self.fd)
 
     def getpeername(self) -> bytes:
-        return host_call(net.getpeername, self.fd)  # type: ignore[no-any-return]
+        return host_call(net.getpeername, self.fd)
 
     def sendmsg(  # noqa: PLR0917
         self, t: Any, data: bytes, flags: int, addr: bytes | None, control: Control, nonblock: bool
@@ -287,7 +287,7 @@ class HostSocket(SocketImpl):
         limits = OPTIONS.get((level, name))
         if limits is None:
             raise ENOPROTOOPT
-        return host_call(net.getsockopt, self.fd, level, name, min(size, limits[1]))  # type: ignore[no-any-return]
+        return host_call(net.getsockopt, self.fd, level, name, min(size, limits[1]))
 
     def setsockopt(self, t: Any, level: int, name: int, value: bytes) -> None:
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):

@@ -76,7 +76,7 @@ class NetlinkRouteSocket(HostSocket):
         table = NETLINK_OPTIONS if level == SOL_NETLINK else SOCKET_OPTIONS
         if level not in (SOL_NETLINK, SOL_SOCKET) or name not in table:
             raise ENOPROTOOPT
-        return host_call(net.getsockopt, self.fd, level, name, min(size, table[name]))  # type: ignore[no-any-return]
+        return host_call(net.getsockopt, self.fd, level, name, min(size, table[name]))
 
     def setsockopt(self, t: Any, level: int, name: int, value: bytes) -> None:
         table = NETLINK_OPTIONS if level == SOL_NETLINK else SOCKET_OPTIONS

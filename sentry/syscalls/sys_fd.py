@@ -156,7 +156,9 @@ def sys_fcntl(t: Any, args: SyscallArgs) -> int:
     "ioctl",
     Support.PARTIAL,
     "FIOCLEX FIONCLEX FIONBIO FIONREAD; ttys: TCGETS TCSETS* TIOCGWINSZ TIOCSWINSZ TIOCSCTTY "
-    "TIOCNOTTY TIOCGPGRP TIOCSPGRP TIOCGSID TCFLSH TIOCOUTQ; ptys: TIOCGPTN TIOCSPTLCK TIOCGPTLCK",
+    "TIOCNOTTY TIOCGPGRP TIOCSPGRP TIOCGSID TCFLSH TIOCOUTQ; ptys: TIOCGPTN TIOCSPTLCK TIOCGPTLCK; "
+    "sockets: SIOCINQ SIOCOUTQ and the SIOCGIF* interface queries (SIOCGIFCONF, INDEX, NAME, "
+    "FLAGS, ADDR, BRDADDR, NETMASK, MTU, HWADDR, TXQLEN) answered by the host",
 )
 def sys_ioctl(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall ioctl(2) (fs/ioctl.c do_vfs_ioctl, then the file's own)."""

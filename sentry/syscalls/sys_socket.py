@@ -127,11 +127,15 @@ def _split_type(raw: int) -> tuple[int, int]:
     return raw & SOCK_TYPE_MASK, flags
 
 
-@syscall(sysno.SOCKET, "socket", Support.PARTIAL,
-         "AF_UNIX (Sentry: stream, dgram, seqpacket); AF_INET/AF_INET6 TCP and UDP on host "
-         "sockets (no SOCK_RAW/ICMP: ESOCKTNOSUPPORT/EPROTONOSUPPORT); AF_NETLINK "
-         "NETLINK_ROUTE host backed and read-only (changes EPERM), other protocols "
-         "EPROTONOSUPPORT; other families EAFNOSUPPORT")  # fmt: skip
+@syscall(
+    sysno.SOCKET,
+    "socket",
+    Support.PARTIAL,
+    "AF_UNIX (Sentry: stream, dgram, seqpacket); AF_INET/AF_INET6 TCP and UDP on host "
+    "sockets (no SOCK_RAW/ICMP: ESOCKTNOSUPPORT/EPROTONOSUPPORT); AF_NETLINK "
+    "NETLINK_ROUTE host backed and read-only (changes EPERM), other protocols "
+    "EPROTONOSUPPORT; other families EAFNOSUPPORT",
+)
 def sys_socket(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall socket(2)."""
     type_, flags = _split_type(args[1])
@@ -139,8 +143,12 @@ def sys_socket(t: Any, args: SyscallArgs) -> int:
     return _install(t, impl, flags)
 
 
-@syscall(sysno.SOCKETPAIR, "socketpair", Support.PARTIAL,
-         "AF_UNIX only (EOPNOTSUPP for other families, as Linux)")  # fmt: skip
+@syscall(
+    sysno.SOCKETPAIR,
+    "socketpair",
+    Support.PARTIAL,
+    "AF_UNIX only (EOPNOTSUPP for other families, as Linux)",
+)
 def sys_socketpair(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall socketpair(2)."""
     type_, flags = _split_type(args[1])
@@ -164,8 +172,12 @@ def sys_socketpair(t: Any, args: SyscallArgs) -> int:
     return 0
 
 
-@syscall(sysno.BIND, "bind", Support.PARTIAL,
-         "Unix: abstract, path (a socket file in the Sentry's VFS) and autobind")  # fmt: skip
+@syscall(
+    sysno.BIND,
+    "bind",
+    Support.PARTIAL,
+    "Unix: abstract, path (a socket file in the Sentry's VFS) and autobind",
+)
 def sys_bind(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall bind(2)."""
     _, sock = _socket(t, args[0])
@@ -249,9 +261,13 @@ def sys_shutdown(t: Any, args: SyscallArgs) -> int:
 
 
 # -- options ---------------------------------------------------------------------------------
-@syscall(sysno.GETSOCKOPT, "getsockopt", Support.PARTIAL,
-         "SOL_SOCKET common options; Unix: SO_PEERCRED SO_PASSCRED; inet: a whitelist of "
-         "SOL_SOCKET/SOL_TCP/SOL_IP/SOL_IPV6 options passed to the host; others ENOPROTOOPT")  # fmt: skip
+@syscall(
+    sysno.GETSOCKOPT,
+    "getsockopt",
+    Support.PARTIAL,
+    "SOL_SOCKET common options; Unix: SO_PEERCRED SO_PASSCRED; inet: a whitelist of "
+    "SOL_SOCKET/SOL_TCP/SOL_IP/SOL_IPV6 options passed to the host; others ENOPROTOOPT",
+)
 def sys_getsockopt(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall getsockopt(2)."""
     _, sock = _socket(t, args[0])
@@ -471,8 +487,13 @@ def _sendmsg(t: Any, desc: FileDescription, sock: SocketImpl, msg_addr: int, fla
     return _send(t, desc, sock, data, flags, addr, control)
 
 
-@syscall(sysno.SENDMSG, "sendmsg", Support.PARTIAL,
-         "SCM_RIGHTS and SCM_CREDENTIALS on Unix sockets; MSG_OOB on Unix is EOPNOTSUPP")  # fmt: skip
+@syscall(
+    sysno.SENDMSG,
+    "sendmsg",
+    Support.PARTIAL,
+    "SCM_RIGHTS and SCM_CREDENTIALS on Unix sockets (no garbage collection of sockets "
+    "passed over themselves); MSG_OOB on Unix is EOPNOTSUPP; inet control messages EINVAL",
+)
 def sys_sendmsg(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall sendmsg(2)."""
     desc, sock = _socket(t, args[0])
@@ -513,9 +534,13 @@ def _recvmsg(t: Any, desc: FileDescription, sock: SocketImpl, msg_addr: int, fla
     return got.length
 
 
-@syscall(sysno.RECVMSG, "recvmsg", Support.PARTIAL,
-         "SCM_RIGHTS (MSG_CMSG_CLOEXEC, MSG_CTRUNC) and SCM_CREDENTIALS with SO_PASSCRED; "
-         "no MSG_ERRQUEUE")  # fmt: skip
+@syscall(
+    sysno.RECVMSG,
+    "recvmsg",
+    Support.PARTIAL,
+    "SCM_RIGHTS (MSG_CMSG_CLOEXEC, MSG_CTRUNC) and SCM_CREDENTIALS with SO_PASSCRED; "
+    "no MSG_ERRQUEUE",
+)
 def sys_recvmsg(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall recvmsg(2)."""
     desc, sock = _socket(t, args[0])

@@ -65,16 +65,26 @@ def test_filter_allows_what_python_and_threads_need() -> None:
 
 
 @needs_x86
-def test_filter_denies_inet_sockets_with_eperm() -> None:
+def test_filter_allows_hostinet_and_route_netlink_sockets_only() -> None:
     r = _in_child(
         """
-        try:
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        except PermissionError:
-            print("denied")
+        for family, type_, proto in ((socket.AF_INET, socket.SOCK_STREAM, 0),
+                                     (socket.AF_INET6, socket.SOCK_DGRAM, 0),
+                                     (socket.AF_NETLINK, socket.SOCK_RAW, 0)):
+            s = socket.socket(family, type_, proto)
+            if family != socket.AF_NETLINK:
+                s.bind(("127.0.0.1", 0) if family == socket.AF_INET else ("::1", 0))
+            s.close()
+        print("allowed")
+        for family, type_, proto in ((socket.AF_NETLINK, socket.SOCK_RAW, 9),
+                                     (socket.AF_PACKET, socket.SOCK_DGRAM, 0)):
+            try:
+                socket.socket(family, type_, proto)
+            except PermissionError:
+                print("denied")
         """
     )
-    assert (r.returncode, r.stdout) == (0, "denied\n"), r.stderr
+    assert (r.returncode, r.stdout) == (0, "allowed\ndenied\ndenied\n"), r.stderr
 
 
 @needs_x86

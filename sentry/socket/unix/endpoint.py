@@ -553,7 +553,7 @@ class UnixSocket(SocketImpl):
                 self.peer_wait.notify(_WRITABLE)
             return got
 
-        return self._wait(t, attempt, _READABLE, nonblock, deadline, interrupted)  # type: ignore[no-any-return]
+        return self._wait(t, attempt, _READABLE, nonblock, deadline, interrupted)
 
     def _recv_stream(self, t: Any, n: int, flags: int, nonblock: bool) -> Received:
         """unix_stream_read_generic: at least one byte (all ``n`` with
