@@ -73,13 +73,6 @@ def _bundle(tmp_path: Path, script: str, netns_path: str | None = None) -> Path:
     return bundle
 
 
-#: Why a socket test cannot pass yet: boot's seccomp filter (runtime/boot/
-#: syscall_filter.py, the sockets branch's) still allows only AF_UNIX.
-SECCOMP_REFUSES_SOCKETS = (
-    "the sandbox's seccomp filter refuses socket(2) outside AF_UNIX (EPERM): "
-    "runtime/boot/syscall_filter.py must allow the Sentry's hostinet and netlink sockets"
-)
-
 LINKS = "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags"
 
 
@@ -168,8 +161,6 @@ def test_ip_addr_through_the_sentrys_netlink(
     r = pysandbox(
         "run", "--bundle", str(_bundle(tmp_path, script, netns)), f"t{uuid.uuid4().hex[:10]}"
     )
-    if "ip: socket: Operation not permitted" in r.stderr:
-        pytest.xfail(SECCOMP_REFUSES_SOCKETS)
     assert r.returncode == 0, r.stderr + r.stdout
     assert re.search(r"\d+: veth0@veth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 ", r.stdout)
     assert "inet 10.77.0.2/24 scope global veth0" in r.stdout

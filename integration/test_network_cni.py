@@ -41,7 +41,6 @@ from integration.containerd import (
     import_busybox_image,
     missing_requirements,
 )
-from integration.test_network import SECCOMP_REFUSES_SOCKETS
 from integration.test_shim_cri import (
     K8S_NS,
     ROOT,
@@ -265,8 +264,6 @@ def _pod_network(daemon: PrivateContainerd, subnet: str, tmp_path: Path) -> None
         assert probe.exit_code == 0, probe
         if refused in ("ENOSYS", "EAFNOSUPPORT"):
             pytest.skip(f"the Sentry answers socket(AF_INET) with {refused}: no sockets yet")
-        if refused == "EPERM":
-            pytest.xfail(SECCOMP_REFUSES_SOCKETS)
         assert refused == "ok", f"socket(AF_INET) in the pod failed with {refused}"
         threads = _exec(rt, pb, ids["a"], [PYTHON, "-c", THREAD_PROBE])
         if threads.stdout.strip() != b"ok":
