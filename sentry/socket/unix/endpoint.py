@@ -462,13 +462,23 @@ class UnixSocket(SocketImpl):
     ) -> int:
         """unix_stream_sendmsg: pieces of at most half the send buffer, each
         waiting for room; a signal or O_NONBLOCK after progress returns it."""
+        if not data:
+            # unix_stream_sendmsg sends nothing for zero bytes (passed
+            # descriptors included), after the state checks.
+            with _LOCK:
+                if not self.connected or self.peer is None:
+                    raise ENOTCONN
+                if self.shut_wr:
+                    raise EPIPE
+            control.release()
+            return 0
         deadline, interrupted = self.deadline(sending=True)
         sent = 0
         first = True
         waiter: Waiter | None = None
         entry = None
         try:
-            while first or sent < len(data):
+            while sent < len(data):
                 with _LOCK:
                     other = self.peer
                     if not self.connected or other is None:
@@ -764,10 +774,10 @@ class UnixSocket(SocketImpl):
         super().setsockopt(t, level, name, value)
 
     # -- lifetime ---------------------------------------------------------------------------
-    def release(self) -> None:
+    def release(self, embryo: bool = False) -> None:
         """The last descriptor closed (unix_release_sock): unbind, tell the
-        peer (EOF, or ECONNRESET if we left data unread), drop queued
-        messages and pending connections."""
+        peer (EOF, or ECONNRESET if we left data unread or were never
+        accepted: ``embryo``), drop queued messages and pending connections."""
         with _LOCK:
             if self.released:
                 return
@@ -781,7 +791,7 @@ class UnixSocket(SocketImpl):
             self.listening = False
             if peer is not None and self.connection_based:
                 peer.shut_rd = peer.shut_wr = True
-                if had_data:
+                if had_data or embryo:
                     peer.error = ECONNRESET
             addr, key = self.addr, self.path_key
             for msg in dropped:
@@ -793,7 +803,7 @@ class UnixSocket(SocketImpl):
                 msg.control.release()
             msg.sender.queue.notify(_WRITABLE)
         for sock in pending:
-            sock.release()
+            sock.release(embryo=True)
         if peer is not None:
             peer.queue.notify(_READABLE | _WRITABLE | POLLHUP | POLLERR)
             peer.peer_wait.notify(_WRITABLE)
