@@ -23,8 +23,9 @@ from integration.test_runtime_boot import (  # noqa: F401 - fixtures
 
 
 def _static(tmp_path: Path, name: str) -> Path:
-    if harness.gcc_skip_reason():
-        pytest.skip(harness.gcc_skip_reason())
+    reason = harness.gcc_skip_reason()
+    if reason:
+        pytest.skip(reason)
     out = tmp_path / name
     src = harness.PROGRAMS / f"{name}.c"
     subprocess.run(["gcc", "-O1", "-static", "-o", str(out), str(src)], check=True)

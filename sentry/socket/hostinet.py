@@ -65,6 +65,10 @@ SEND_FLAGS = MSG_OOB | MSG_DONTROUTE | MSG_EOR | MSG_MORE | MSG_CONFIRM
 RECV_FLAGS = MSG_OOB | MSG_PEEK | MSG_TRUNC
 
 _INT = (4, 4)
+#: The largest buffer one host receive uses (a multiple of UDP's maximum).
+RECV_MAX = 1 << 20
+#: The largest piece of a stream send handed to the host at once.
+SEND_CHUNK = 1 << 20
 
 #: (level, name) -> (smallest value setsockopt accepts, largest the host
 #: sees). Anything else is ENOPROTOOPT.
@@ -234,28 +238,42 @@ class HostSocket(SocketImpl):
         if self.type != SOCK_STREAM:
             return int(self._retry(t, net.sendto, POLLOUT, nonblock, True,
                                    self.fd, data, host_flags, addr))  # fmt: skip
-        # tcp_sendmsg: a blocking send queues everything unless interrupted.
+        return self._send_stream(t, data, host_flags, addr, nonblock)
+
+    def _send_stream(
+        self, t: Any, data: bytes, host_flags: int, addr: bytes | None, nonblock: bool
+    ) -> int:
+        """tcp_sendmsg: a blocking send queues everything; a signal, the
+        SO_SNDTIMEO deadline, O_NONBLOCK or an error after progress returns
+        the count so far. Pieces of at most SEND_CHUNK keep copies bounded."""
+        deadline, interrupted = self.deadline(sending=True)
         sent = 0
-        view = memoryview(data)
         while True:
             try:
-                sent += self._retry(t, net.sendto, POLLOUT, nonblock or sent > 0, True,
-                                    self.fd, bytes(view[sent:]), host_flags, addr)  # fmt: skip
-            except LinuxError:
+                sent += net.sendto(self.fd, data[sent : sent + SEND_CHUNK], host_flags, addr)
+            except BlockingIOError:
+                if nonblock:
+                    if sent:
+                        return sent
+                    raise EAGAIN from None
+                try:
+                    self._wait(t, POLLOUT, deadline, interrupted)
+                except LinuxError:
+                    if sent:
+                        return sent
+                    raise
+                continue
+            except OSError as exc:
                 if sent:
-                    if nonblock:
-                        return sent
-                    try:
-                        deadline, interrupted = self.deadline(sending=True)
-                        self._wait(t, POLLOUT, deadline, interrupted)
-                        continue
-                    except LinuxError:
-                        return sent
-                raise
+                    return sent
+                raise from_oserror(exc) from None
             if sent >= len(data):
                 return sent
 
     def recvmsg(self, t: Any, n: int, flags: int, nonblock: bool) -> Received:
+        # A stream read may return less than asked, so the Sentry's buffer
+        # stays bounded; a datagram never exceeds RECV_MAX (UDP's 64 KiB).
+        n = min(n, RECV_MAX)
         host_flags = (flags & RECV_FLAGS) | MSG_DONTWAIT
         got, data, addr = self._retry(t, net.recvfrom, POLLIN, nonblock, False,
                                       self.fd, n, host_flags)  # fmt: skip
@@ -273,6 +291,8 @@ class HostSocket(SocketImpl):
                 total += len(more)
             data = b"".join(parts)
             got = len(data)
+        if self.type == SOCK_STREAM and flags & MSG_TRUNC:
+            data = b""  # tcp_recvmsg: MSG_TRUNC discards what it counts
         msg_flags = MSG_TRUNC if self.type != SOCK_STREAM and got > len(data) else 0
         if self.type != SOCK_STREAM and not flags & MSG_TRUNC:
             got = len(data)

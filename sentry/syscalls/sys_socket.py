@@ -236,7 +236,7 @@ def sys_connect(t: Any, args: SyscallArgs) -> int:
 def sys_getsockname(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall getsockname(2)."""
     _, sock = _socket(t, args[0])
-    _addr_out(t, sock.getsockname(), args[1], args[2] or _fault())
+    _addr_out(t, sock.getsockname(), args[1], _len_pointer(args[2]))
     return 0
 
 
@@ -244,12 +244,15 @@ def sys_getsockname(t: Any, args: SyscallArgs) -> int:
 def sys_getpeername(t: Any, args: SyscallArgs) -> int:
     """Implements Linux syscall getpeername(2)."""
     _, sock = _socket(t, args[0])
-    _addr_out(t, sock.getpeername(), args[1], args[2] or _fault())
+    _addr_out(t, sock.getpeername(), args[1], _len_pointer(args[2]))
     return 0
 
 
-def _fault() -> int:
-    raise EFAULT
+def _len_pointer(addr: int) -> int:
+    """getsockname/getpeername read the length through this pointer: NULL is EFAULT."""
+    if not addr:
+        raise EFAULT
+    return addr
 
 
 @syscall(sysno.SHUTDOWN, "shutdown")

@@ -188,6 +188,29 @@ int main(void) {
     struct sockaddr unspec = {.sa_family = AF_UNSPEC};
     check("udp disconnect", connect(u1, &unspec, sizeof unspec));
 
+    /* IPv6 loopback */
+    int l6 = socket(AF_INET6, SOCK_STREAM, 0);
+    check("IPV6_V6ONLY", setsockopt(l6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on));
+    struct sockaddr_in6 s6;
+    memset(&s6, 0, sizeof s6);
+    s6.sin6_family = AF_INET6;
+    s6.sin6_addr = in6addr_loopback;
+    check("bind ::1", bind(l6, (struct sockaddr *)&s6, sizeof s6));
+    len = sizeof s6;
+    getsockname(l6, (struct sockaddr *)&s6, &len);
+    printf("v6 name len %u\n", len);
+    listen(l6, 1);
+    int c6 = socket(AF_INET6, SOCK_STREAM, 0);
+    check("connect ::1", connect(c6, (struct sockaddr *)&s6, sizeof s6));
+    int a6 = accept(l6, NULL, NULL);
+    send(c6, "six", 3, 0);
+    n = recv(a6, buf, 3, MSG_WAITALL);
+    printf("v6 got %zd '%.*s'\n", n, (int)n, buf);
+    send(c6, "discard", 7, 0);
+    check("tcp MSG_TRUNC discards", recv(a6, NULL, 7, MSG_TRUNC | MSG_WAITALL));
+    check("bind v4 addr on v6", bind(c6, (struct sockaddr *)&a, sizeof a));
+    check("bind v6 short", bind(socket(AF_INET6, SOCK_STREAM, 0), (struct sockaddr *)&s6, 20));
+
     struct addrinfo hints = {0}, *res;
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;

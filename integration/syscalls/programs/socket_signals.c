@@ -84,6 +84,15 @@ int main(void) {
     while (recv(sv[1], drain, sizeof drain, 0) > 0) {
     }
 
+    /* SO_SNDTIMEO: a partial count after progress, then EAGAIN. */
+    struct timeval stv = {0, 30000};
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof stv);
+    ssize_t part = send(sv[0], big, sizeof big, 0);
+    printf("send with SO_SNDTIMEO: partial %d\n", part > 0 && part < (ssize_t)sizeof big);
+    report("send again with SO_SNDTIMEO", send(sv[0], big, sizeof big, 0));
+    while (recv(sv[1], drain, sizeof drain, 0) > 0) {
+    }
+
     /* accept */
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     strcpy(a.sun_path + 1, "pysb-sig-accept");

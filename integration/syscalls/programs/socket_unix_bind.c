@@ -73,6 +73,13 @@ static void server_client(const char *path, int abstract, int type) {
     glen = sizeof got;
     getsockname(srv, (struct sockaddr *)&got, &glen);
     show("server name", &got, glen);
+    struct ucred uc;
+    socklen_t uclen = sizeof uc;
+    getsockopt(cli, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+    printf("client SO_PEERCRED pid_is_self %d uid %u\n", uc.pid == getpid(), uc.uid);
+    uclen = sizeof uc;
+    getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &uc, &uclen);
+    printf("server SO_PEERCRED pid_is_self %d uid %u\n", uc.pid == getpid(), uc.uid);
     glen = 5;
     getsockname(srv, (struct sockaddr *)&got, &glen);
     printf("truncated name: reported len %u\n", glen);
@@ -149,6 +156,21 @@ int main(void) {
     socklen_t glen = sizeof got;
     getsockname(s, (struct sockaddr *)&got, &glen);
     printf("autobind len %u abstract %d\n", glen, got.sun_path[0] == 0);
+    /* A full backlog: listen(0) takes one pending connection. */
+    struct sockaddr_un bl;
+    socklen_t bllen = mkaddr(&bl, "pysandbox-backlog", 1);
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    bind(ls, (struct sockaddr *)&bl, bllen);
+    listen(ls, 0);
+    int b1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int b2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    check("connect into backlog", connect(b1, (struct sockaddr *)&bl, bllen));
+    check("connect past backlog", connect(b2, (struct sockaddr *)&bl, bllen));
+    close(accept(ls, NULL, NULL));
+    check("connect after accept", connect(b2, (struct sockaddr *)&bl, bllen));
+    close(b1);
+    close(b2);
+    close(ls);
     int d = socket(AF_UNIX, SOCK_DGRAM, 0);
     check("listen dgram", listen(d, 1));
     check("accept dgram", accept(d, NULL, NULL));

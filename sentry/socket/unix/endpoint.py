@@ -80,6 +80,7 @@ from sentry.socket.socket import Control, Received, SocketImpl
 from sentry.socket.unix import address as unaddr
 from sentry.socket.unix.address import UnixAddress
 from sentry.socket.unix.namespace import namespace_of
+from sentry.vfs.context import current_task
 from sentry.vfs.creds import MAY_WRITE, check_access
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 from sentry.vfs.stat import S_IFMT, S_IFSOCK
@@ -262,6 +263,8 @@ class UnixSocket(SocketImpl):
                 raise EINVAL
             self.backlog = min(max(backlog, 0), SOMAXCONN)
             self.listening = True
+            # init_peercred: what connecting clients see as SO_PEERCRED.
+            self.peercred = _peercred_of(current_task())
         self.queue.notify(_READABLE | _WRITABLE)
 
     def connect(self, t: Any, addr: bytes, nonblock: bool) -> None:
