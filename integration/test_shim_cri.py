@@ -69,6 +69,7 @@ service RuntimeService {
   rpc RemoveContainer(RemoveContainerRequest) returns (RemoveContainerResponse) {}
   rpc ExecSync(ExecSyncRequest) returns (ExecSyncResponse) {}
   rpc ContainerStats(ContainerStatsRequest) returns (ContainerStatsResponse) {}
+  rpc PodSandboxStatus(PodSandboxStatusRequest) returns (PodSandboxStatusResponse) {}
 }
 
 message VersionRequest { string version = 1; }
@@ -135,6 +136,12 @@ message ContainerMetadata {
 
 message ImageSpec { string image = 1; }
 
+message Mount {
+  string container_path = 1;
+  string host_path = 2;
+  bool readonly = 3;
+}
+
 message KeyValue {
   string key = 1;
   string value = 2;
@@ -155,6 +162,7 @@ message ContainerConfig {
   repeated string args = 4;
   string working_dir = 5;
   repeated KeyValue envs = 6;
+  repeated Mount mounts = 7;
   map<string, string> labels = 9;
   map<string, string> annotations = 10;
   string log_path = 11;
@@ -210,6 +218,22 @@ message ContainerStats {
   CpuUsage cpu = 2;
   MemoryUsage memory = 3;
 }
+
+message PodIP { string ip = 1; }
+message PodSandboxNetworkStatus {
+  string ip = 1;
+  repeated PodIP additional_ips = 2;
+}
+message PodSandboxStatus {
+  string id = 1;
+  PodSandboxMetadata metadata = 2;
+  PodSandboxNetworkStatus network = 5;
+}
+message PodSandboxStatusRequest {
+  string pod_sandbox_id = 1;
+  bool verbose = 2;
+}
+message PodSandboxStatusResponse { PodSandboxStatus status = 1; }
 
 message ContainerStatsRequest { string container_id = 1; }
 message ContainerStatsResponse { ContainerStats stats = 1; }

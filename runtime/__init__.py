@@ -23,6 +23,8 @@ Library modules, bottom up:
   passed on.
 - ``controlsock``: the sandbox's filesystem control socket (create, connect).
 - ``config``: the global flags as one object.
+- ``network``: which network namespace the sandbox lives in (the spec's
+  path, the host's, or a new one with loopback up) and its checks.
 - ``sandbox``: the handle on a sandbox process (spawn and control API are
   the seams ``boot`` plugs into; teardown works today).
 - ``container``: the OCI lifecycle over all of the above.

@@ -144,3 +144,12 @@ def statfs_type(path: str) -> int:
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on x86_64
     _check(_libc.statfs(_b(path), buf), "statfs", path)
     return ctypes.c_long.from_buffer(buf).value
+
+
+def setns(fd: int, nstype: int) -> None:
+    """setns(2): move the calling thread into the namespace ``fd`` names.
+
+    Only this thread moves; threads it starts later inherit the namespace,
+    so call it before any exist.
+    """
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")

@@ -31,7 +31,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
-from runtime import cgroups, console, controlclient, controlsock, spawn
+from runtime import cgroups, console, controlclient, controlsock, network, spawn
 from runtime.config import RuntimeConfig
 from runtime.errors import RuntimeFailure
 from runtime.gofer import launch
@@ -489,6 +489,8 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
     assert spec.process is not None
     terminal = _terminal_for(spec.process, args.console_socket, args.terminal_fd)
     try:
+        # A missing CNI namespace is one clear line before anything starts.
+        network.check(network.plan(conf.network, spec))
         device_fd = _open_platform_device(conf.platform)
     except BaseException:
         if terminal >= 0:

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Assemble a Sentry, run the program, return the shell-style exit status."""
     from sentry.fsimpl.host import HostFile
     from sentry.fsimpl.setup import setup_root
+    from sentry.inet import HostStack
     from sentry.kernel import Credentials, Kernel, ProcessSpec, RLimits, UTSNamespace
     from sentry.kernel.kernel import load_error_message
     from sentry.memory import MemoryFile
@@ -88,8 +89,10 @@ def run(args: argparse.Namespace) -> int:
         vfs = VirtualFilesystem()
         uts = UTSNamespace(hostname=args.hostname or os.uname().nodename)
         kernel = Kernel(platform, memory_file, vfs, table, uts=uts)
+        # This process's network namespace: /proc/net, /sys/class/net.
+        net = HostStack.capture()
         try:
-            root = setup_root(vfs, args.root, not args.rw, kernel=kernel)
+            root = setup_root(vfs, args.root, not args.rw, kernel=kernel, net=net)
         except (OSError, LinuxError) as err:
             sys.stderr.write(f"sentry run: cannot use --root {args.root}: {err}\n")
             return EXIT_SENTRY_ERROR

@@ -33,6 +33,7 @@ from sentry.fsimpl.gofer.directfs import DirectFilesystem
 from sentry.fsimpl.host import HostFile
 from sentry.fsimpl.setup import setup_root
 from sentry.fsimpl.tmpfs import TmpfsFilesystem
+from sentry.inet import HostStack
 from sentry.kernel import Credentials, ExitStatus, Kernel, ProcessSpec, RLimits
 from sentry.kernel.kernel import load_error_message
 from sentry.kernel.rlimits import RLIM_INFINITY
@@ -187,6 +188,9 @@ class Loader:
         table = build_table()
         self.gate = SyscallGate(table)
         self.kernel = Kernel(self.platform, self.memory_file, self.vfs, table, uts=uts)
+        # The network namespace boot joined (runtime.network), captured
+        # while /proc is still mounted: /proc/net and /sys/class/net.
+        self.net = HostStack.capture()
         self.base_rlimits = base_rlimits
         self.root = self.container_root(root_fd, readonly_root, mounts or [])
         self.init = self.container_process(spec.process, stdio, console_fd=console_fd)
@@ -201,7 +205,7 @@ class Loader:
         mounts on it. Each container of a pod has its own, so each sees only
         its own root; the kernel (PID, UTS, IPC) is the pod's."""
         try:
-            root = setup_root(self.vfs, root_fd, readonly, kernel=self.kernel)
+            root = setup_root(self.vfs, root_fd, readonly, kernel=self.kernel, net=self.net)
         except LinuxError as err:
             # sentry.fsimpl.setup creates /dev, /dev/shm, /proc, /tmp when
             # missing; a read-only root must already have /dev.
@@ -393,3 +397,4 @@ class Loader:
         """Kill what is left and release the platform's stubs."""
         self.kernel.shutdown(ExitStatus(signo=9))
         self.platform.close()
+        self.net.close()

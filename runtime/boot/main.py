@@ -9,10 +9,12 @@ Order (seed B24:231-529, without re-execs: Python confines itself in
 process, before any thread exists):
 
 1. validate flags; PR_SET_PDEATHSIG when ``--attached``;
-2. new mount, IPC and UTS namespaces (and network unless --network=host)
-   — the Sentry virtualises them all; no new PID namespace on ptrace
-   (seed: ``RequiresCurrentPIDNS``);
-3. read the spec from its FD and close it; read the resolved mounts;
+2. read the spec from its FD and close it; join or create the network
+   namespace (``runtime.network``: the spec's path, the host's, or a new
+   one with loopback up); new mount, IPC and UTS namespaces — the Sentry
+   virtualises them; no new PID namespace on ptrace (seed:
+   ``RequiresCurrentPIDNS``);
+3. read the resolved mounts;
 4. ask the gofer for the container root's directory FD (directfs);
 5. build the Sentry (``Loader``) while the host's files are reachable;
 6. confine: no stray directory FDs (checked before the Sentry opens its
@@ -47,7 +49,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from runtime import hostsys
+from runtime import hostsys, network
 from runtime import spec as ocispec
 from runtime.boot import confine, gofermounts, syscall_filter
 from runtime.cli._args import Parser, parse_bool
@@ -144,14 +146,15 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         hostsys.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if conf.platform == "kvm" and ns.device_fd < 0:
         raise RuntimeFailure("--platform=kvm needs --device-fd (an open /dev/kvm)")
-    flags = hostsys.CLONE_NEWNS | hostsys.CLONE_NEWIPC | hostsys.CLONE_NEWUTS
-    if conf.network != "host":
-        flags |= hostsys.CLONE_NEWNET
-    hostsys.unshare(flags)
-
     spec = ocispec.load_for_boot(ns.spec_fd, ns.bundle)
     # Seed: close the spec FD "to avoid exposing it to the sandbox".
     os.close(ns.spec_fd)
+    # The network namespace first: a CNI path lives in the host's mount
+    # namespace, and the Sentry's host sockets will be made in it.
+    net = network.plan(conf.network, spec)
+    network.enter(net)
+    log.debug("sandbox %s runs in %s", ns.id, net.describe())
+    hostsys.unshare(hostsys.CLONE_NEWNS | hostsys.CLONE_NEWIPC | hostsys.CLONE_NEWUTS)
     mounts = list(spec.mounts)
     if ns.mounts_fd >= 0:
         # The gofer's resolved mounts (seed: they replace spec.Mounts): bind

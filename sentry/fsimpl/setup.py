@@ -13,6 +13,7 @@ from sentry.fsimpl.gofer.directfs import DirectFilesystem
 from sentry.fsimpl.proc import ProcFilesystem
 from sentry.fsimpl.sysfs import SysFilesystem
 from sentry.fsimpl.tmpfs import TmpfsFilesystem
+from sentry.inet import Stack
 from sentry.vfs import FSContext, VirtualDentry, VirtualFilesystem
 from sentry.vfs.inode import Filesystem
 
@@ -53,10 +54,12 @@ def setup_root(
     *,
     tty_fd: int | None = None,
     kernel: Any = None,
+    net: Stack | None = None,
 ) -> VirtualDentry:
     """Mount ``root_dir`` (a host path or an owned directory FD) as / with
     devfs on /dev, devpts on /dev/pts, tmpfs on /dev/shm and /tmp, procfs on /proc, a minimal
-    read-only sysfs on /sys.
+    read-only sysfs on /sys; ``net`` (the sandbox's network namespace) fills
+    /proc/net and /sys/class/net.
 
     Returns the root, from which the kernel builds the first task's FSContext.
     """
@@ -74,7 +77,7 @@ def setup_root(
     _mount_on(vfs, ctx, b"/dev/shm", TmpfsFilesystem(), readonly)
     _mount_on(vfs, ctx, b"/dev/pts", DevptsFilesystem(), readonly,
               options="gid=5,mode=620,ptmxmode=666")  # fmt: skip
-    _mount_on(vfs, ctx, b"/proc", ProcFilesystem(kernel), readonly)
-    _mount_on(vfs, ctx, b"/sys", SysFilesystem(), readonly, readonly=True)
+    _mount_on(vfs, ctx, b"/proc", ProcFilesystem(kernel, net=net), readonly)
+    _mount_on(vfs, ctx, b"/sys", SysFilesystem(net), readonly, readonly=True)
     _mount_on(vfs, ctx, b"/tmp", TmpfsFilesystem(), readonly)
     return root

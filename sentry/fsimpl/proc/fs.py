@@ -5,7 +5,8 @@ State is read through the Task/Kernel attributes of the Sentry contracts
 ...), found through the calling task (``sentry.vfs.current_task``) unless a
 kernel is given. Only sandbox tasks appear; the host's /proc is never read
 after construction (host CPU facts are captured once, before the boot
-sequence unmounts the host /proc).
+sequence unmounts the host /proc). /proc/net comes from the ``sentry.inet``
+stack given at construction (the sandbox's network namespace).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 
 from sentry.abi.errors import ENOENT
 from sentry.arch.cpufeatures import filter_cpuinfo
+from sentry.fsimpl.proc import net as procnet
 from sentry.fsimpl.proc import render
 from sentry.fsimpl.proc.nodes import ProcDir, ProcFile, ProcLink
+from sentry.inet import Stack
 from sentry.vfs.context import current_task
 from sentry.vfs.inode import Filesystem, Inode, StatFS
 from sentry.vfs.mount import VirtualDentry
@@ -54,9 +57,10 @@ class ProcFilesystem(Filesystem):
     name = "proc"
     magic = PROC_SUPER_MAGIC
 
-    def __init__(self, kernel: Any = None) -> None:
+    def __init__(self, kernel: Any = None, net: Stack | None = None) -> None:
         super().__init__()
         self._kernel = kernel
+        self._net = net
         self._cpuinfo: bytes | None = None
         self._root = ProcDir(self, "/", self._root_entries)
 
@@ -125,6 +129,9 @@ class ProcFilesystem(Filesystem):
         )  # fmt: skip
         out[b"mounts"] = functools.partial(ProcLink, self, "/mounts", lambda: b"self/mounts")
         out[b"sys"] = functools.partial(ProcDir, self, "/sys", self._sys_entries)
+        if self._net is not None:
+            # fs/proc/proc_net.c: /proc/net is a symlink to self/net.
+            out[b"net"] = functools.partial(ProcLink, self, "/net", lambda: b"self/net")
         for tid, t in sorted(k.tasks.items()):
             if t.tgid == tid:
                 out[b"%d" % tid] = functools.partial(self.pid_dir, tid)
@@ -216,6 +223,10 @@ class ProcFilesystem(Filesystem):
                 ProcDir, self, f"{key}/fdinfo", lambda: self._fdinfo_entries(tid, key, owner),
                 owner, 0o500,
             )  # fmt: skip
+            if self._net is not None:
+                out[b"net"] = functools.partial(
+                    ProcDir, self, f"{key}/net", functools.partial(self._net_entries, key)
+                )
             if not prefix:
                 out[b"task"] = functools.partial(
                     ProcDir, self, f"{key}/task", lambda: self._task_entries(tid, key), owner
@@ -223,6 +234,22 @@ class ProcFilesystem(Filesystem):
             return out
 
         return ProcDir(self, key, entries, owner)
+
+    # -- /proc/PID/net ------------------------------------------------------------
+    def _net_entries(self, key: str) -> dict[bytes, Callable[[], Inode]]:
+        """The sandbox's one network namespace, the same for every task."""
+        net = self._net
+        assert net is not None
+        return {
+            name.encode(): functools.partial(
+                ProcFile, self, f"{key}/net/{name}", functools.partial(self._net_file, name)
+            )
+            for name in procnet.names(net)
+        }
+
+    def _net_file(self, name: str) -> bytes:
+        assert self._net is not None
+        return procnet.render(self._net, self.kernel(), name)
 
     def _path(self, vd: VirtualDentry) -> bytes:
         caller = current_task()
