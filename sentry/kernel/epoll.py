@@ -100,9 +100,9 @@ class EpollItem:
         self.removed = False
 
 
-def _wait_queue_of(desc: FileDescription) -> tuple[WaitQueue, int | None]:
-    """The queue that wakes an item for ``desc`` (and the host FD watched,
-    if any); EPERM if the file cannot be polled (file_can_poll)."""
+def _wait_queue_of(desc: FileDescription, mask: int) -> tuple[WaitQueue, int | None]:
+    """The queue that wakes an item for ``desc`` on ``mask`` (and the host
+    FD watched, if any); EPERM if the file cannot be polled (file_can_poll)."""
     impl = desc.impl
     queue = getattr(impl, "wait_queue", None)
     if queue is not None:
@@ -113,7 +113,7 @@ def _wait_queue_of(desc: FileDescription) -> tuple[WaitQueue, int | None]:
         raise EPERM("file does not support polling") from None
     if not isinstance(fd, int) or fd < 0:
         raise EPERM("file does not support polling")
-    return fdnotifier.watch(fd), fd
+    return fdnotifier.watch(fd, mask), fd
 
 
 class EventPoll(FileImpl):
@@ -138,7 +138,7 @@ class EventPoll(FileImpl):
             if (desc, fd) in self.items:
                 raise EEXIST
             item = EpollItem(desc, fd, events | EPOLLERR | EPOLLHUP, data)
-            queue, host_fd = _wait_queue_of(desc)
+            queue, host_fd = _wait_queue_of(desc, item.events & EP_EVENT_MASK)
             item.queue, item.host_fd = queue, host_fd
             item.entry = queue.add(lambda: self._wake(item), item.events & EP_EVENT_MASK)
             self.items[(desc, fd)] = item
@@ -154,10 +154,13 @@ class EventPoll(FileImpl):
                 raise ENOENT
             if item.events & EPOLLEXCLUSIVE:
                 raise EINVAL
+            old = item.entry.mask if item.entry is not None else 0
             item.events = events | EPOLLERR | EPOLLHUP
             item.data = data
             if item.entry is not None:
                 item.entry.mask = item.events & EP_EVENT_MASK
+            if item.host_fd is not None:
+                fdnotifier.rewatch(item.host_fd, old, item.events & EP_EVENT_MASK)
             self._queue_if_ready(item)
 
     def delete(self, desc: FileDescription, fd: int) -> None:
@@ -192,7 +195,7 @@ class EventPoll(FileImpl):
         if item.queue is not None and item.entry is not None:
             item.queue.remove(item.entry)
         if item.host_fd is not None:
-            fdnotifier.unwatch(item.host_fd)
+            fdnotifier.unwatch(item.host_fd, item.entry.mask if item.entry else 0)
             item.host_fd = None
         with self._rdlock:
             self._ready.pop(item, None)

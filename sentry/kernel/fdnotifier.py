@@ -13,7 +13,8 @@ This lets ``sentry.kernel.epoll`` (and anything else built on wait queues)
 treat host-backed and Sentry-internal files alike and sleep in
 ``Task.block``, interruptible by signals, without polling in slices.
 
-Watches are reference counted per host FD: the owner of the host FD must
+Watches are counted per host FD, each with its event mask (the host
+registration asks for their union): the owner of the host FD must
 ``unwatch`` it before closing it (a closed FD number may be reused). A host
 descriptor the host cannot poll (a regular file, a directory, /dev/null)
 makes ``watch`` raise EPERM, exactly what Linux's epoll_ctl says of such a
@@ -34,17 +35,11 @@ from sentry.kernel.waiter import WaitQueue
 
 log = logging.getLogger("sentry.kernel")
 
-#: Every event a waiter might care about; edge-triggered so the thread
-#: wakes once per change, not once per loop while data stays unread.
-_WATCH_EVENTS = (
-    select.EPOLLIN
-    | select.EPOLLOUT
-    | select.EPOLLPRI
-    | select.EPOLLRDHUP
-    | select.EPOLLERR
-    | select.EPOLLHUP
-    | select.EPOLLET
-)
+#: Always watched; edge-triggered so the thread wakes once per change, not
+#: once per loop while data stays unread.
+_ALWAYS = select.EPOLLERR | select.EPOLLHUP | select.EPOLLET
+#: The event bits a watcher may ask for.
+_EVENT_BITS = 0xFFFF
 
 
 class FDNotifier:
@@ -54,23 +49,29 @@ class FDNotifier:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._epoll = select.epoll(flags=select.EPOLL_CLOEXEC)
-        #: host fd -> (queue, number of watchers)
-        self._watched: dict[int, tuple[WaitQueue, int]] = {}
+        #: host fd -> (queue, the event masks of its watchers)
+        self._watched: dict[int, tuple[WaitQueue, list[int]]] = {}
         self._thread: threading.Thread | None = None
 
-    def watch(self, fd: int) -> WaitQueue:
-        """The wait queue of host ``fd`` (EPERM if the host cannot poll it)."""
+    def watch(self, fd: int, mask: int) -> WaitQueue:
+        """The wait queue of host ``fd``, notified for ``mask`` (and errors
+        and hang-ups); EPERM if the host cannot poll it.
+
+        The host registration asks only for the union of the watchers'
+        masks, so that, as on Linux, a wake-up for events nobody waits for
+        (the Sentry's own writes to a stdout watched for EPOLLOUT) does not
+        reach the queue."""
         with self._lock:
             known = self._watched.get(fd)
             if known is not None:
-                self._watched[fd] = (known[0], known[1] + 1)
+                self._set_masks(fd, [*known[1], mask & _EVENT_BITS])
                 return known[0]
             try:
-                self._epoll.register(fd, _WATCH_EVENTS)
+                self._epoll.register(fd, (mask & _EVENT_BITS) | _ALWAYS)
             except OSError as exc:
                 raise from_oserror(exc) from None
             queue = WaitQueue()
-            self._watched[fd] = (queue, 1)
+            self._watched[fd] = (queue, [mask & _EVENT_BITS])
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="sentry-fdnotifier", daemon=True
@@ -78,20 +79,48 @@ class FDNotifier:
                 self._thread.start()
             return queue
 
-    def unwatch(self, fd: int) -> None:
-        """Drop one watch of ``fd``; the last one removes it from the host epoll."""
+    def rewatch(self, fd: int, old: int, new: int) -> None:
+        """One watcher of ``fd`` changed its mask from ``old`` to ``new``."""
         with self._lock:
             known = self._watched.get(fd)
             if known is None:
                 return
-            if known[1] > 1:
-                self._watched[fd] = (known[0], known[1] - 1)
+            masks = list(known[1])
+            masks.remove(old & _EVENT_BITS)
+            self._set_masks(fd, [*masks, new & _EVENT_BITS])
+
+    def unwatch(self, fd: int, mask: int) -> None:
+        """Drop the watch of ``fd`` with ``mask``; the last one removes the
+        FD from the host epoll."""
+        with self._lock:
+            known = self._watched.get(fd)
+            if known is None:
+                return
+            masks = list(known[1])
+            masks.remove(mask & _EVENT_BITS)
+            if masks:
+                self._set_masks(fd, masks)
                 return
             del self._watched[fd]
             try:
                 self._epoll.unregister(fd)
             except OSError:
                 pass  # already closed by its owner: the host dropped it
+
+    def _set_masks(self, fd: int, masks: list[int]) -> None:
+        queue, old = self._watched[fd]
+        self._watched[fd] = (queue, masks)
+        union = 0
+        for m in masks:
+            union |= m
+        before = 0
+        for m in old:
+            before |= m
+        if union != before:
+            try:
+                self._epoll.modify(fd, union | _ALWAYS)
+            except OSError as exc:
+                raise from_oserror(exc) from None
 
     def _run(self) -> None:
         while True:
@@ -136,11 +165,16 @@ def can_poll(fd: int) -> bool:
     return True
 
 
-def watch(fd: int) -> WaitQueue:
-    """``notifier().watch(fd)``."""
-    return notifier().watch(fd)
+def watch(fd: int, mask: int) -> WaitQueue:
+    """``notifier().watch(fd, mask)``."""
+    return notifier().watch(fd, mask)
 
 
-def unwatch(fd: int) -> None:
-    """``notifier().unwatch(fd)``."""
-    notifier().unwatch(fd)
+def rewatch(fd: int, old: int, new: int) -> None:
+    """``notifier().rewatch(fd, old, new)``."""
+    notifier().rewatch(fd, old, new)
+
+
+def unwatch(fd: int, mask: int) -> None:
+    """``notifier().unwatch(fd, mask)``."""
+    notifier().unwatch(fd, mask)
