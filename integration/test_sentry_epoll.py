@@ -141,13 +141,13 @@ STOCK_PROBE = (
 )
 
 
-def _run_both(workdir: Path, *args: str) -> None:
-    script = workdir / "aio.py"
+def _run_both(directory: Path, *args: str) -> None:
+    script = directory / "aio.py"
     script.write_text(ASYNCIO_PROGRAM.replace("BUSYBOX", BUSYBOX))
     argv = [PYTHON3, "-I", str(script), *args]
-    native = harness.run_native(argv, workdir)
+    native = harness.run_native(argv, directory)
     assert native.status == 0, native.stderr.decode()
-    sandboxed = harness.run_sentry(argv, workdir, extra=["--rw"])
+    sandboxed = harness.run_sentry(argv, directory, extra=["--rw"])
     assert sandboxed.stderr.decode() == native.stderr.decode()
     assert sandboxed.stdout.decode() == native.stdout.decode()
     assert sandboxed.status == 0

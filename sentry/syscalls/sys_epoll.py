@@ -33,10 +33,11 @@ from sentry.vfs.flags import O_CLOEXEC
 EPOLL_EVENT = struct.Struct("<IQ")
 SIGSET_SIZE = 8
 
-_NOTE = (
-    "level, EPOLLET, EPOLLONESHOT, EPOLLRDHUP; EPOLLEXCLUSIVE accepted but wakes every "
-    "waiter; EPOLLWAKEUP ignored"
+_CTL_NOTE = (
+    "EPOLLEXCLUSIVE accepted but every waiter is woken; EPOLLWAKEUP dropped; host FDs may "
+    "report extra edges under EPOLLET"
 )
+_WAIT_NOTE = "a bad events buffer gives EFAULT after the events were taken (Linux checks first)"
 
 
 def _create(t: Task, flags: int) -> int:
@@ -70,7 +71,7 @@ def _file(t: Task, fd: int) -> FileDescription:
     return desc
 
 
-@syscall(sysno.EPOLL_CTL, "epoll_ctl", Support.PARTIAL, _NOTE)
+@syscall(sysno.EPOLL_CTL, "epoll_ctl", Support.PARTIAL, _CTL_NOTE)
 def sys_epoll_ctl(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall epoll_ctl(2)."""
     epfd, op, fd, event_addr = s32(args[0]), s32(args[1]), s32(args[2]), args[3]
@@ -131,13 +132,13 @@ def _with_sigmask(t: Task, addr: int, size: int, body: Callable[[], int]) -> int
     return result
 
 
-@syscall(sysno.EPOLL_WAIT, "epoll_wait", Support.PARTIAL, _NOTE)
+@syscall(sysno.EPOLL_WAIT, "epoll_wait", Support.PARTIAL, _WAIT_NOTE)
 def sys_epoll_wait(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall epoll_wait(2); EINTR after a signal, never restarted."""
     return _wait(t, s32(args[0]), args[1], s32(args[2]), _ms_deadline(s32(args[3])))
 
 
-@syscall(sysno.EPOLL_PWAIT, "epoll_pwait", Support.PARTIAL, _NOTE)
+@syscall(sysno.EPOLL_PWAIT, "epoll_pwait", Support.PARTIAL, _WAIT_NOTE)
 def sys_epoll_pwait(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall epoll_pwait(2)."""
     deadline = _ms_deadline(s32(args[3]))
@@ -146,7 +147,7 @@ def sys_epoll_pwait(t: Task, args: SyscallArgs) -> int:
     )
 
 
-@syscall(sysno.EPOLL_PWAIT2, "epoll_pwait2", Support.PARTIAL, _NOTE)
+@syscall(sysno.EPOLL_PWAIT2, "epoll_pwait2", Support.PARTIAL, _WAIT_NOTE)
 def sys_epoll_pwait2(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall epoll_pwait2(2): a timespec timeout (NULL: forever)."""
     deadline = None
