@@ -24,16 +24,15 @@ import struct
 import termios
 from typing import Any
 
-from sentry.abi.errors import EBADF, ENOTTY, ESPIPE, LinuxError, from_oserror
+from sentry.abi.errors import EBADF, ENOTTY, ERESTARTSYS, ESPIPE, from_oserror
 from sentry.fsimpl._mappable import ImplMappable
-from sentry.kernel import fdnotifier
+from sentry.kernel.polling import wait_host_fd
 from sentry.kernel.sessions import JobControl, sessions
-from sentry.kernel.waiter import wait_for
 from sentry.vfs.context import current_task
 from sentry.vfs.creds import Credentials
 from sentry.vfs.file import FileDescription, held
 from sentry.vfs.flags import O_ACCMODE, O_APPEND, O_LARGEFILE, O_NONBLOCK, O_SYNC, SEEK_CUR
-from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLPRI, FileImpl, Filesystem, Inode
+from sentry.vfs.inode import POLLIN, POLLPRI, FileImpl, Filesystem, Inode
 from sentry.vfs.mappable import Mappable
 from sentry.vfs.mount import Dentry, Mount, VirtualDentry
 from sentry.vfs.stat import Stat
@@ -320,20 +319,7 @@ class HostFile(FileDescription):
         once with ERESTARTSYS, which the dispatcher turns into a restart or
         EINTR. A host FD the host cannot poll never blocks a read anyway.
         """
-        fd = self._host.fd
-        wanted = POLLIN | POLLPRI
-        try:
-            queue = fdnotifier.watch(fd, wanted)
-        except LinuxError:
-            return
-        try:
-            wait_for(
-                lambda: True if self._host.readiness(wanted) else None,
-                ((queue, wanted | POLLERR | POLLHUP),),
-                current_task(),
-            )
-        finally:
-            fdnotifier.unwatch(fd, wanted)
+        wait_host_fd(current_task(), self._host.fd, POLLIN | POLLPRI, None, ERESTARTSYS)
 
     @held
     def write(self, data: bytes) -> int:

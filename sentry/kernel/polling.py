@@ -12,6 +12,7 @@ sleep.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,10 @@ from sentry.kernel import fdnotifier
 from sentry.kernel.waiter import Waiter, WaitQueue
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLNVAL
+
+#: How often code that still polls a host FD in slices (rather than through
+#: ``wait_host_fd``) checks whether its task was interrupted.
+HOST_SLICE_MS = 50
 
 
 def _host_fd(desc: FileDescription) -> int | None:
@@ -112,3 +117,38 @@ def _sleep(
     finally:
         for q, entry in entries:
             q.remove(entry)
+
+
+def wait_host_fd(
+    task: Any,
+    fd: int,
+    events: int,
+    deadline: float | None,
+    interrupted: type[LinuxError],
+) -> bool:
+    """Sleep until host ``fd`` reports one of ``events`` (or an error or
+    hang-up): True then, False once ``deadline`` (time.monotonic()) passes;
+    ``interrupted`` is raised as soon as the task is. For blocking calls on
+    host-backed files (stdio reads, host sockets). A host FD the host
+    cannot poll is always ready."""
+    probe = select.poll()
+    probe.register(fd, events | POLLERR | POLLHUP)
+
+    def ready() -> list[int] | None:
+        return [1] if probe.poll(0) else None
+
+    try:
+        queue = fdnotifier.watch(fd, events)
+    except LinuxError:
+        return True
+    try:
+        if ready():
+            return True
+        if deadline is not None and deadline <= time.monotonic():
+            return False
+        return (
+            _sleep(task, ready, [(queue, events | POLLERR | POLLHUP)], deadline, interrupted)
+            is not None
+        )
+    finally:
+        fdnotifier.unwatch(fd, events)

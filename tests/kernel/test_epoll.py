@@ -334,3 +334,42 @@ def test_signalfd_siginfo_layout_of_a_queued_signal():
     (ssi_int,) = struct.unpack_from("<i", raw, 44)
     (ssi_ptr,) = struct.unpack_from("<Q", raw, 48)
     assert ssi_int == -2 and ssi_ptr == 0xFFFFFFFE
+
+
+# -- waiting on one host FD ---------------------------------------------------------
+
+
+def test_wait_host_fd_wakes_times_out_and_is_interruptible():
+    from sentry.abi.errors import ERESTARTSYS
+    from sentry.kernel.fdnotifier import notifier
+    from sentry.kernel.polling import wait_host_fd
+
+    r, w = os.pipe()
+    try:
+        assert wait_host_fd(None, r, EPOLLIN, time.monotonic() + 0.01, ERESTARTSYS) is False
+        task = FakeTask()
+        got: list[object] = []
+
+        def waiter() -> None:
+            try:
+                got.append(wait_host_fd(task, r, EPOLLIN, None, ERESTARTSYS))
+            except ERESTARTSYS as exc:
+                got.append(exc)
+
+        th = threading.Thread(target=waiter)
+        th.start()
+        until(lambda: r in notifier()._watched, "the waiter to watch the pipe")
+        os.write(w, b"x")
+        th.join(10)
+        assert got == [True]
+        os.read(r, 1)
+        th = threading.Thread(target=waiter)
+        th.start()
+        until(lambda: r in notifier()._watched, "the waiter to watch the pipe")
+        task.interrupt()
+        th.join(10)
+        assert isinstance(got[1], ERESTARTSYS)
+        assert r not in notifier()._watched
+    finally:
+        os.close(r)
+        os.close(w)
