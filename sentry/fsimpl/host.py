@@ -9,8 +9,9 @@ FIONREAD pass through when the host FD is a tty; the session ioctls
 own session state for that terminal (``sentry.kernel.sessions``), and reads
 and writes from a background process group get SIGTTIN/SIGTTOU there, as on
 a Linux terminal; everything else is ENOTTY.
-Host errors are translated here with ``from_oserror``. Blocking reads release
-the GIL (os.read) but are not yet interruptible by Sentry signals.
+Host errors are translated here with ``from_oserror``. A blocking read waits
+for the host FD through ``sentry.kernel.fdnotifier`` (interruptible by
+signals), then reads with os.read.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import Any
 
 from sentry.abi.errors import EBADF, ENOTTY, ERESTARTSYS, ESPIPE, from_oserror
 from sentry.fsimpl._mappable import ImplMappable
+from sentry.kernel.polling import wait_host_fd
 from sentry.kernel.sessions import JobControl, sessions
 from sentry.vfs.context import current_task
 from sentry.vfs.creds import Credentials
 from sentry.vfs.file import FileDescription, held
 from sentry.vfs.flags import O_ACCMODE, O_APPEND, O_LARGEFILE, O_NONBLOCK, O_SYNC, SEEK_CUR
-from sentry.vfs.inode import FileImpl, Filesystem, Inode
+from sentry.vfs.inode import POLLIN, POLLPRI, FileImpl, Filesystem, Inode
 from sentry.vfs.mappable import Mappable
 from sentry.vfs.mount import Dentry, Mount, VirtualDentry
 from sentry.vfs.stat import Stat
@@ -52,8 +54,6 @@ TOSTOP = 0o400
 #: Largest single read from a host stream: os.read allocates the whole count
 #: up front, and pipes and terminals return short reads anyway.
 STREAM_CHUNK = 1 << 20
-#: How often a blocked stdio read checks whether its task was interrupted.
-POLL_SLICE_MS = 200
 #: sizeof(struct termios) as the kernel's TCGETS copies it (no speeds).
 TERMIOS_SIZE = 36
 WINSIZE_SIZE = 8
@@ -312,25 +312,14 @@ class HostFile(FileDescription):
             raise from_oserror(exc) from None
 
     def _wait_readable(self) -> None:
-        """Block until the host FD is readable, waking up to let the task be stopped.
+        """Block until the host FD is readable, as an interruptible sleep.
 
-        A task blocked on a terminal or pipe must still notice that it was
-        killed or interrupted: every ``POLL_SLICE_MS`` it asks the calling
-        task's ``interrupted()`` (when the task has one) and gives up with
-        ERESTARTSYS, which the dispatcher turns into a restart or EINTR.
+        The host FD's wait queue comes from the host FD notifier, so the
+        task sleeps in ``Task.block``: a signal or a kill ends the wait at
+        once with ERESTARTSYS, which the dispatcher turns into a restart or
+        EINTR. A host FD the host cannot poll never blocks a read anyway.
         """
-        poller = select.poll()
-        poller.register(self._host.fd, select.POLLIN | select.POLLPRI)
-        task = current_task()
-        interrupted = getattr(task, "interrupted", None)
-        while True:
-            try:
-                if poller.poll(POLL_SLICE_MS):
-                    return
-            except InterruptedError:
-                pass
-            if interrupted is not None and interrupted():
-                raise ERESTARTSYS
+        wait_host_fd(current_task(), self._host.fd, POLLIN | POLLPRI, None, ERESTARTSYS)
 
     @held
     def write(self, data: bytes) -> int:

@@ -6,6 +6,11 @@ composition root (``sentry/__main__.py``, later ``runtime/boot``).
 
 Lock order: Kernel ``tree_lock`` (process tree, pending signals, stops),
 then the Kernel lock, then a task's state, then ``mm`` (see sentry.mm).
+Waiting (``waiter``, ``epoll``, ``fdnotifier``): an epoll instance's ``mtx``
+(outer instance first), then a file's own lock (and ``tree_lock`` for a
+signalfd's readiness), then wait-queue locks, then an epoll ready-list lock
+(a leaf: wake callbacks take nothing else); the host FD notifier's lock is
+a leaf too.
 """
 
 from sentry.kernel.creds import Credentials

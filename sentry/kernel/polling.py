@@ -2,27 +2,29 @@
 ppoll(2), select(2) and pselect6(2) (fs/select.c do_poll, do_select).
 
 Sentry files with a wait queue (``impl.wait_queue``: pipes, eventfds) wake
-the sleeper directly. Files backed by a host FD (the application's stdio)
-are waited for with a host poll(2) that also watches a host eventfd the
-Sentry queues signal, in slices so that an interrupted task still notices
-(``Task.block`` cannot wait on a host FD). Files with neither are always
-ready (DEFAULT_POLLMASK) and never make anyone sleep.
+the sleeper directly. Files backed by a host FD (the application's stdio,
+host sockets) get a wait queue from ``sentry.kernel.fdnotifier`` (a host
+epoll watched by one Sentry thread), so the sleeper blocks in ``Task.block``
+and a signal interrupts it at once. Files with neither, and host FDs the
+host cannot poll, are always ready (DEFAULT_POLLMASK) and never make anyone
+sleep.
 """
 
 from __future__ import annotations
 
-import os
 import select
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentry.abi.errors import EBADF, LinuxError
+from sentry.abi.errors import LinuxError
+from sentry.kernel import fdnotifier
 from sentry.kernel.waiter import Waiter, WaitQueue
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLNVAL
 
-#: How often a task waiting on a host FD checks whether it was interrupted.
+#: How often code that still polls a host FD in slices (rather than through
+#: ``wait_host_fd``) checks whether its task was interrupted.
 HOST_SLICE_MS = 50
 
 
@@ -69,19 +71,35 @@ def poll_files(
     if deadline is not None and deadline <= time.monotonic():
         return zeros
     queues: list[tuple[WaitQueue, int]] = []
-    host: list[tuple[int, int]] = []
-    for desc, mask in files:
-        if desc is None:
-            continue
-        queue = getattr(desc.impl, "wait_queue", None)
-        if queue is not None:
+    watched: list[tuple[int, int]] = []
+    try:
+        for desc, mask in files:
+            if desc is None:
+                continue
+            queue = getattr(desc.impl, "wait_queue", None)
+            if queue is None:
+                fd = _host_fd(desc)
+                if fd is None:
+                    continue
+                try:
+                    queue = fdnotifier.watch(fd, mask)
+                except LinuxError:
+                    continue  # the host cannot poll it: always ready
+                watched.append((fd, mask))
             queues.append((queue, mask | POLLERR | POLLHUP))
-        else:
-            fd = _host_fd(desc)
-            if fd is not None:
-                host.append((fd, mask))
-    if host:
-        return _wait_with_host(task, scan, queues, host, deadline, interrupted) or zeros
+        return _sleep(task, scan, queues, deadline, interrupted) or zeros
+    finally:
+        for fd, mask in watched:
+            fdnotifier.unwatch(fd, mask)
+
+
+def _sleep(
+    task: Any,
+    scan: Callable[[], list[int] | None],
+    queues: list[tuple[WaitQueue, int]],
+    deadline: float | None,
+    interrupted: type[LinuxError],
+) -> list[int] | None:
     waiter = Waiter(task)
     entries = [(q, q.add(waiter.wake, m)) for q, m in queues]
     try:
@@ -93,7 +111,7 @@ def poll_files(
             if deadline is not None:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
-                    return zeros
+                    return None
             if waiter.sleep(timeout):
                 raise interrupted
     finally:
@@ -101,52 +119,36 @@ def poll_files(
             q.remove(entry)
 
 
-def _wait_with_host(  # noqa: PLR0917
+def wait_host_fd(
     task: Any,
-    scan: Callable[[], list[int] | None],
-    queues: list[tuple[WaitQueue, int]],
-    host: list[tuple[int, int]],
+    fd: int,
+    events: int,
     deadline: float | None,
     interrupted: type[LinuxError],
-) -> list[int] | None:
-    wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+) -> bool:
+    """Sleep until host ``fd`` reports one of ``events`` (or an error or
+    hang-up): True then, False once ``deadline`` (time.monotonic()) passes;
+    ``interrupted`` is raised as soon as the task is. For blocking calls on
+    host-backed files (stdio reads, host sockets). A host FD the host
+    cannot poll is always ready."""
+    probe = select.poll()
+    probe.register(fd, events | POLLERR | POLLHUP)
 
-    def wake() -> None:
-        try:
-            os.eventfd_write(wake_fd, 1)
-        except OSError:  # counter saturated or closed: a wake-up is pending anyway
-            pass
+    def ready() -> list[int] | None:
+        return [1] if probe.poll(0) else None
 
-    entries = [(q, q.add(wake, m)) for q, m in queues]
-    poller = select.poll()
-    poller.register(wake_fd, select.POLLIN)
-    for fd, mask in host:
-        poller.register(fd, mask)
-    is_interrupted = getattr(task, "interrupted", None)
     try:
-        while True:
-            result = scan()
-            if result is not None:
-                return result
-            slice_ms = HOST_SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                slice_ms = min(slice_ms, max(1, int(left * 1000)))
-            try:
-                poller.poll(slice_ms)
-            except InterruptedError:
-                pass
-            except OSError as exc:
-                raise EBADF(str(exc)) from None
-            try:
-                os.eventfd_read(wake_fd)
-            except BlockingIOError:
-                pass
-            if is_interrupted is not None and is_interrupted():
-                raise interrupted
+        queue = fdnotifier.watch(fd, events)
+    except LinuxError:
+        return True
+    try:
+        if ready():
+            return True
+        if deadline is not None and deadline <= time.monotonic():
+            return False
+        return (
+            _sleep(task, ready, [(queue, events | POLLERR | POLLHUP)], deadline, interrupted)
+            is not None
+        )
     finally:
-        for q, entry in entries:
-            q.remove(entry)
-        os.close(wake_fd)
+        fdnotifier.unwatch(fd, events)

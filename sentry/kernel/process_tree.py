@@ -35,6 +35,7 @@ from sentry.kernel.signals import (
     sigbit,
 )
 from sentry.kernel.thread_group import ThreadGroup
+from sentry.vfs.inode import POLLIN
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
@@ -103,6 +104,8 @@ class ProcessTree:
             queue = thread.pending if thread is not None else tg.shared_pending
             if not queue.enqueue(info):
                 return
+            # fs/signalfd.c signalfd_notify: readers of the signal, blocked or not.
+            (thread or leader).sighand.signalfd_queue.notify(POLLIN)
             wake = thread if thread is not None else self._pick_thread(tg, bit)
             if wake is not None and (not wake.signal_mask & bit or wake.sigwait_mask & bit):
                 wake.notify_signal()

@@ -8,6 +8,8 @@ import struct
 import threading
 from dataclasses import dataclass
 
+from sentry.kernel.waiter import WaitQueue
+
 SIGHUP = 1
 SIGINT = 2
 SIGQUIT = 3
@@ -73,6 +75,9 @@ class SignalHandlers:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.actions = [SigAction() for _ in range(NSIG + 1)]
+        #: Readers and pollers of signalfds (sighand->signalfd_wqh):
+        #: notified whenever a signal is queued for a task using these handlers.
+        self.signalfd_queue = WaitQueue()
 
     def get(self, signo: int) -> SigAction:
         """The disposition of ``signo`` (1..64)."""

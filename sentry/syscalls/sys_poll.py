@@ -14,7 +14,7 @@ from sentry.kernel.polling import poll_files
 from sentry.kernel.signals import UNBLOCKABLE
 from sentry.syscalls._fileargs import nofile_limit
 from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, TIMEVAL, ns_timespec, s32, timespec_ns
-from sentry.syscalls.table import Support, syscall
+from sentry.syscalls.table import syscall
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM
 
@@ -124,7 +124,7 @@ def _poll_restartable(t: Task, addr: int, nfds: int, deadline: float | None) -> 
         raise
 
 
-@syscall(sysno.POLL, "poll", Support.PARTIAL, "host FDs are polled in 50 ms slices")
+@syscall(sysno.POLL, "poll")
 def sys_poll(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall poll(2)."""
     addr, nfds, timeout_ms = args[0], args[1] & 0xFFFFFFFF, s32(args[2])
@@ -132,7 +132,7 @@ def sys_poll(t: Task, args: SyscallArgs) -> int:
     return _poll_restartable(t, addr, nfds, deadline)
 
 
-@syscall(sysno.PPOLL, "ppoll", Support.PARTIAL, "host FDs are polled in 50 ms slices")
+@syscall(sysno.PPOLL, "ppoll")
 def sys_ppoll(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall ppoll(2)."""
     addr, nfds, tsp = args[0], args[1] & 0xFFFFFFFF, args[2]
@@ -202,7 +202,7 @@ def _do_select(
     return count
 
 
-@syscall(sysno.SELECT, "select", Support.PARTIAL, "host FDs are polled in 50 ms slices")
+@syscall(sysno.SELECT, "select")
 def sys_select(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall select(2); the timeval is updated to the time left."""
     tvp = args[4]
@@ -221,7 +221,7 @@ def sys_select(t: Task, args: SyscallArgs) -> int:
             t.mm.copy_out(tvp, TIMEVAL.pack(left // NSEC_PER_SEC, left % NSEC_PER_SEC // 1000))
 
 
-@syscall(sysno.PSELECT6, "pselect6", Support.PARTIAL, "host FDs are polled in 50 ms slices")
+@syscall(sysno.PSELECT6, "pselect6")
 def sys_pselect6(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall pselect6(2): a timespec and a {sigset, size} pair."""
     tsp = args[4]

@@ -90,6 +90,10 @@ class FileDescription:
         # one that was opened and used without (a probe) stays alive.
         self._counted = False
         self._dir_snapshot: list[Dirent] | None = None
+        #: Called once when the description is released, before the impl:
+        #: epoll drops its registrations here (fs/file_table.c __fput ->
+        #: eventpoll_release). Keyed by the registrant.
+        self._release_hooks: dict[object, Callable[[FileDescription], None]] = {}
 
     # -- identity -------------------------------------------------------------
     @property
@@ -147,7 +151,7 @@ class FileDescription:
             if last:
                 self._released = True
         if last:
-            self.impl.release()
+            self._release()
 
     def _leave(self) -> None:
         with self._lock:
@@ -156,7 +160,24 @@ class FileDescription:
             if last:
                 self._released = True
         if last:
-            self.impl.release()
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            hooks = list(self._release_hooks.values())
+            self._release_hooks.clear()
+        for hook in hooks:
+            hook(self)
+        self.impl.release()
+
+    def add_release_hook(self, key: object, hook: Callable[[FileDescription], None]) -> None:
+        """Run ``hook(self)`` when the last reference goes (once per ``key``)."""
+        with self._lock:
+            self._release_hooks[key] = hook
+
+    def remove_release_hook(self, key: object) -> None:
+        with self._lock:
+            self._release_hooks.pop(key, None)
 
     # -- data -------------------------------------------------------------------
     def _check_read(self) -> None:

@@ -145,10 +145,27 @@ def test_blocked_host_read_gives_way_to_interruption():
     from sentry.vfs import set_current_task
 
     class Task:
+        """What a blocking read uses of a task: block, wake, interrupted."""
+
         stop = threading.Event()
+        woken = threading.Event()
 
         def interrupted(self) -> bool:
             return self.stop.is_set()
+
+        def block(self, timeout: float | None) -> bool:
+            if self.interrupted():
+                return True
+            self.woken.wait(timeout)
+            self.woken.clear()
+            return self.interrupted()
+
+        def wake(self) -> None:
+            self.woken.set()
+
+        def notify_signal(self) -> None:
+            self.stop.set()
+            self.woken.set()
 
     r, w = os.pipe()
     f = HostFile(r)
@@ -170,7 +187,7 @@ def test_blocked_host_read_gives_way_to_interruption():
     assert result == [b"data"]
     th = threading.Thread(target=reader)
     th.start()
-    task.stop.set()
+    task.notify_signal()
     th.join(5)
     assert not th.is_alive() and isinstance(result[1], ERESTARTSYS)
     os.close(w)
