@@ -55,7 +55,7 @@ from sentry.abi.socket import (
     SOL_SOCKET,
 )
 from sentry.hostsys import net
-from sentry.kernel.polling import HOST_SLICE_MS
+from sentry.kernel.polling import wait_host_fd
 from sentry.socket.ifioctl import INTERFACE_IOCTLS, interface_ioctl
 from sentry.socket.socket import Control, Received, SocketImpl
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLOUT
@@ -155,23 +155,17 @@ class HostSocket(SocketImpl):
         self, t: Any, events: int, deadline: float | None, interrupted: type[LinuxError]
     ) -> None:
         """Sleep until the host FD reports ``events`` (or an error/hangup);
-        EAGAIN at the deadline; ``interrupted`` on a signal."""
-        poller = select.poll()
-        poller.register(self.fd, events)
-        while True:
-            if t is not None and t.interrupted():
-                raise interrupted
-            slice_ms = HOST_SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise EAGAIN
-                slice_ms = min(slice_ms, max(1, int(left * 1000)))
-            try:
-                if poller.poll(slice_ms):
-                    return
-            except InterruptedError:
-                continue
+        EAGAIN at the deadline; ``interrupted`` on a signal (at once: the
+        kernel's host FD notifier wakes the task, ``polling.wait_host_fd``)."""
+        if t is None:
+            poller = select.poll()
+            poller.register(self.fd, events)
+            timeout = None if deadline is None else max(0, deadline - time.monotonic()) * 1000
+            if not poller.poll(timeout):
+                raise EAGAIN
+            return
+        if not wait_host_fd(t, self.fd, events, deadline, interrupted):
+            raise EAGAIN
 
     def _retry(
         self, t: Any, call: Any, events: int, nonblock: bool, sending: bool, *args: Any
