@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sentry.kernel import timers
+from sentry.kernel.cputime import reaped_usage, task_exited
 from sentry.kernel.exit import ExitStatus
 from sentry.kernel.sessions import session_leader_exited
 from sentry.kernel.signals import (
@@ -163,7 +164,7 @@ class ProcessTree:
             with self.tree_lock:
                 if not tg.stopped_by or t.killed is not None:
                     return
-            t._wakeup.wait(0.5)
+            t.sleep_uninterruptibly(t._wakeup, 0.5)
             t._wakeup.clear()
 
     def _notify_stop_change(self, tg: ThreadGroup, code: int, signo: int) -> None:
@@ -199,6 +200,7 @@ class ProcessTree:
             session_leader_exited(t)
         with self.tree_lock:
             if t in tg.tasks:
+                task_exited(t)
                 tg.tasks.remove(t)
             tg.exit_status = status
             tg.stopped_by = 0
@@ -275,8 +277,11 @@ class ProcessTree:
         self.thread_groups.pop(tg.tgid, None)
 
     def reap(self, tg: ThreadGroup) -> None:
-        """wait(2) collected ``tg``."""
+        """wait(2) collected ``tg``: its CPU time and that of the children
+        it reaped go to the parent (kernel/exit.c wait_task_zombie)."""
         with self.tree_lock:
+            if tg.parent is not None:
+                tg.parent.children_usage.add(reaped_usage(tg, self.tree_lock))
             self._reap(tg)
 
     def live_counts(self) -> dict[str, int]:

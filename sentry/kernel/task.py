@@ -5,7 +5,8 @@ One host thread per task. The loop is: switch into the application until it
 traps, serve the trap (a syscall through the table, a fault through ``mm``),
 repeat. This is the hot path: the table is a list indexed by number, the
 arguments one tuple, and tracing is done by wrapping the table (nothing here
-checks whether strace is on).
+checks whether strace is on). CPU time is accounted around the switch (one
+clock read on each side, see ``cputime``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.abi import sysno
 from sentry.abi.errors import ENOSYS, LinuxError
+from sentry.kernel.cputime import (
+    RUNNING_APP,
+    RUNNING_SYS,
+    clock_ns,
+    enter_blocked,
+    initial_state,
+    leave_blocked,
+)
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exit import ExitStatus, SentryBug, TaskExit
 from sentry.kernel.rlimits import RLimits
@@ -142,6 +151,11 @@ class Task:
         self.nice = 0
         self.personality = 0
         self.start_time_ns = 0
+        #: CPU accounting snapshot (user_ns, sys_ns, state, since_ns), replaced
+        #: whole by this task's thread on every transition (``cputime``).
+        self.cpu = initial_state()
+        #: Page faults the Sentry served (rusage ru_minflt).
+        self.minflt = 0
         self.thread: threading.Thread | None = None
         self._killed: ExitStatus | None = None
         # A one-shot wake-up token: set by wake() (a signal, a kill, a
@@ -231,7 +245,17 @@ class Task:
         pending = self.pending
         deliver = self._deliver_signals
         while True:
+            # Time outside the switch is system time, inside it user time
+            # (gVisor task_run.go runApp); Task.block takes sleeps out.
+            user, system, state, since = self.cpu
+            now = clock_ns()
+            if state == RUNNING_SYS:
+                system += now - since
+            self.cpu = (user, system, RUNNING_APP, now)
             trap = switch(self.mm.address_space, regs)
+            since = now
+            now = clock_ns()
+            self.cpu = (user + now - since, system, RUNNING_SYS, now)
             if trap.__class__ is SyscallTrap:
                 nr = regs.orig_rax
                 handler = handlers[nr] if 0 <= nr < n_handlers else None
@@ -266,6 +290,7 @@ class Task:
                     deliver()
             elif trap.__class__ is FaultTrap:
                 assert isinstance(trap, FaultTrap)
+                self.minflt += 1
                 try:
                     handled = self.mm.handle_fault(trap.addr, trap.access)
                 except LinuxError as err:
@@ -374,11 +399,25 @@ class Task:
         include/linux/wait.h ___wait_event)."""
         if self.interrupted():
             return True
-        self._wakeup.wait(timeout)
+        enter_blocked(self)
+        try:
+            self._wakeup.wait(timeout)
+        finally:
+            leave_blocked(self)
         # Cleared after the wait: a wake-up that lands between the wait and
         # the clear is not lost, because the caller re-checks its condition.
         self._wakeup.clear()
         return self.interrupted()
+
+    def sleep_uninterruptibly(self, event: threading.Event, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds on ``event`` without counting the
+        time as CPU time (a group stop, a vfork parent); returns whether it
+        was set."""
+        enter_blocked(self)
+        try:
+            return event.wait(timeout)
+        finally:
+            leave_blocked(self)
 
     def wake(self) -> None:
         """Make ``block`` return so the task re-checks what it waits for (a

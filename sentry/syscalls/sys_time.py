@@ -18,8 +18,8 @@ from sentry.kernel.clocks import (
     COARSE_RESOLUTION_NS,
     HOST_CLOCKS,
     now_ns,
-    thread_cputime_ns,
 )
+from sentry.kernel.cputime import CPUCLOCK_SCHED, is_cpu_clock, lookup_clock
 from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, TIMEVAL, ns_timespec, s32, timespec_ns
 from sentry.syscalls.table import Support, syscall
 
@@ -29,16 +29,17 @@ TIMER_ABSTIME = 1
 def _clock_ns(t: Task, clock: int) -> int:
     if clock in HOST_CLOCKS:
         return now_ns(clock)
-    if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
-        return thread_cputime_ns()
+    if is_cpu_clock(clock):
+        return lookup_clock(t, clock, gettime=True).now_ns()
     raise EINVAL
 
 
 @syscall(
     sysno.CLOCK_GETTIME,
     "clock_gettime",
-    Support.PARTIAL,
-    "host-backed clocks; CPU-time clocks measure the task's Sentry thread; no per-pid CPU clocks",
+    Support.FULL,
+    "host-backed clocks; CPU clocks (own, clock_getcpuclockid, pthread_getcpuclockid) count "
+    "time in application code as user and time in the Sentry as system time",
 )
 def sys_clock_gettime(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clock_gettime(2)."""
@@ -50,10 +51,15 @@ def sys_clock_gettime(t: Task, args: SyscallArgs) -> int:
 def sys_clock_getres(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clock_getres(2).
 
-    1 ns for high-resolution clocks, one tick for coarse ones."""
+    1 ns for high-resolution clocks, one tick for coarse ones and for the
+    PROF/VIRT CPU clocks (kernel/time/posix-cpu-timers.c posix_cpu_clock_getres)."""
     clock = s32(args[0])
-    _clock_ns(t, clock)  # EINVAL for unknown clocks
     res = COARSE_RESOLUTION_NS if clock in (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE) else 1
+    if is_cpu_clock(clock):
+        if lookup_clock(t, clock, gettime=False).which != CPUCLOCK_SCHED:
+            res = COARSE_RESOLUTION_NS
+    elif clock not in HOST_CLOCKS:
+        raise EINVAL
     if args[1]:
         t.mm.copy_out(args[1], ns_timespec(res))
     return 0
