@@ -141,7 +141,8 @@ ffibuilder.cdef(
     int sched_getcpu(void);
 
     /* the stub spawn (see pysb_spawn_stub in the source) */
-    pid_t pysb_spawn_stub(int exec_fd, int mem_fd, int target_fd, int *child_errno);
+    pid_t pysb_spawn_stub(int exec_fd, int mem_fd, int target_fd, int park_fd, int park_target,
+                          int *child_errno);
     """
 )
 
@@ -237,7 +238,7 @@ ffibuilder.set_source(
     }
 
     struct pysb_spawn {
-        int exec_fd, mem_fd, target_fd;
+        int exec_fd, mem_fd, target_fd, park_fd, park_target;
         volatile int err;
     };
 
@@ -272,6 +273,14 @@ ffibuilder.set_source(
         } else if (syscall(SYS_dup2, s->mem_fd, s->target_fd) < 0) {
             goto fail;
         }
+        /* The park pipe's read end (the caller keeps park_fd away from
+         * target_fd, so the dup2 above cannot have replaced it). */
+        if (s->park_fd >= 0 && s->park_fd != s->park_target &&
+            syscall(SYS_dup2, s->park_fd, s->park_target) < 0)
+            goto fail;
+        if (s->park_fd >= 0 && s->park_fd == s->park_target &&
+            syscall(SYS_fcntl, s->park_target, F_SETFD, 0) < 0)
+            goto fail;
         if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
             goto fail;
         syscall(SYS_execveat, s->exec_fd, "", argv, envp, AT_EMPTY_PATH);
@@ -281,9 +290,10 @@ ffibuilder.set_source(
         return 127;
     }
 
-    static pid_t pysb_spawn_stub(int exec_fd, int mem_fd, int target_fd, int *child_errno)
+    static pid_t pysb_spawn_stub(int exec_fd, int mem_fd, int target_fd, int park_fd,
+                                 int park_target, int *child_errno)
     {
-        struct pysb_spawn s = {exec_fd, mem_fd, target_fd, 0};
+        struct pysb_spawn s = {exec_fd, mem_fd, target_fd, park_fd, park_target, 0};
         size_t stack_size = 64 * 1024;
         char *stack;
         sigset_t all, old;

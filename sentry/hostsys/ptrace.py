@@ -130,10 +130,13 @@ def gettid() -> int:
     return int(lib.pysb_gettid())
 
 
-def spawn_stub(exec_fd: int, mem_fd: int, target_fd: int) -> int:
+def spawn_stub(
+    exec_fd: int, mem_fd: int, target_fd: int, park_fd: int = -1, park_target: int = -1
+) -> int:
     """Start the ptrace stub: a vfork-style child, traced by the *calling thread*,
-    with ``mem_fd`` at ``target_fd``, every other descriptor closed on exec, all
-    signals but SIGTRAP blocked, PR_SET_PDEATHSIG=SIGKILL, exec'd from ``exec_fd``.
+    with ``mem_fd`` at ``target_fd`` (and ``park_fd``, if not -1, at
+    ``park_target``), every other descriptor closed on exec, all signals but
+    SIGTRAP blocked, PR_SET_PDEATHSIG=SIGKILL, exec'd from ``exec_fd``.
 
     Returns the pid; the child is then in (or about to enter) its post-exec
     SIGTRAP stop, which the caller must wait for. If the child failed before
@@ -141,8 +144,13 @@ def spawn_stub(exec_fd: int, mem_fd: int, target_fd: int) -> int:
     """
     if exec_fd == target_fd:
         raise ValueError("the stub's executable fd cannot be its memory fd slot")
+    if park_fd >= 0 and (park_fd == target_fd or park_target in (target_fd, exec_fd)):
+        raise ValueError("the stub's park fd collides with its memory or executable fd")
     child_errno = ffi.new("int *")
-    pid = check(int(lib.pysb_spawn_stub(exec_fd, mem_fd, target_fd, child_errno)), "clone")
+    pid = check(
+        int(lib.pysb_spawn_stub(exec_fd, mem_fd, target_fd, park_fd, park_target, child_errno)),
+        "clone",
+    )
     if child_errno[0]:
         waitpid(pid, WALL)
         err = int(child_errno[0])

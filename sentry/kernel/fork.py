@@ -235,7 +235,14 @@ def _clone_thread(parent: Task, args: CloneArgs) -> int:
             raise EINTR
         ptg.tasks.append(child)
     set_child_tid = args.child_tid if flags & CLONE_CHILD_SETTID else 0
-    kernel.start_task(child, fp=fp, set_child_tid=set_child_tid)
+    try:
+        kernel.start_task(child, fp=fp, set_child_tid=set_child_tid, confirm=True)
+    except LinuxError:
+        with kernel.tree_lock:
+            ptg.tasks.remove(child)
+        if child.fd_table is not None and not flags & CLONE_FILES:
+            child.fd_table.close_all()
+        raise
     return tid
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sentry.abi.errors import LinuxError
+from sentry.abi.errors import EAGAIN, LinuxError
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import exec_into
 from sentry.kernel.exit import ExitStatus, SentryBug
@@ -92,16 +92,39 @@ class Kernel(ThreadExit):
         """A fresh pid (never reused within a sandbox's life)."""
         return self._alloc_tid()
 
-    def start_task(self, task: Task, *, fp: bytes | None = None, set_child_tid: int = 0) -> None:
+    def start_task(
+        self,
+        task: Task,
+        *,
+        fp: bytes | None = None,
+        set_child_tid: int = 0,
+        confirm: bool = False,
+    ) -> None:
         """Start a forked task on its own host thread: its platform Context
         is created there (and, on ptrace, its stub at the first use), its
-        FP state set from the parent's (``fp``)."""
+        FP state set from the parent's (``fp``).
+
+        With ``confirm`` the caller waits until the Context exists and gets
+        EAGAIN (nothing started, the task unregistered) if the platform has
+        none left (the kvm platform's vCPU limit): a new thread then fails
+        like Linux's clone at a resource limit instead of stopping the
+        sandbox."""
         with self._lock:
             self.tasks[task.tid] = task
+        ready = threading.Event()
+        refused: list[BaseException] = []
 
         def body() -> None:
             try:
-                task.context = self.platform.new_context()
+                try:
+                    task.context = self.platform.new_context()
+                except (RuntimeError, OSError) as exc:
+                    if not confirm:
+                        raise
+                    refused.append(exc)
+                    return
+                finally:
+                    ready.set()
                 if fp is not None:
                     task.context.set_fp_state(task.mm.address_space, fp)
                 if set_child_tid:
@@ -118,6 +141,14 @@ class Kernel(ThreadExit):
 
         task.thread = threading.Thread(target=body, name=f"task-{task.tid}", daemon=True)
         task.thread.start()
+        if confirm:
+            ready.wait()
+            if refused:
+                task.thread.join()
+                with self._lock:
+                    self.tasks.pop(task.tid, None)
+                log.warning("cannot start task %d: %s", task.tid, refused[0])
+                raise EAGAIN("no platform context left") from refused[0]
 
     def _alloc_tid(self) -> int:
         with self._lock:

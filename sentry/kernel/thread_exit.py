@@ -62,30 +62,39 @@ class ThreadExit(ProcessTree):
                 mm_release(t, shared=shared)
             except Exception as exc:  # keep exiting; the report names the bug
                 log.exception("task %d: mm_release failed: %s", t.tid, exc)
+        # The thread's own Context goes first, on its own host thread, while
+        # it still counts as live: when the last thread releases the mm (and
+        # the platform AddressSpace with it), no other thread of the process
+        # is still tearing down its Context (on ptrace: retiring its stub
+        # thread while the address space's stub process is killed).
+        if t.vfork_lender is None:
+            ctx, t.context = t.context, None  # type: ignore[assignment]
+            if ctx is not None:
+                try:
+                    ctx.release()
+                except Exception as exc:  # keep exiting; report the cleanup failure
+                    log.exception("releasing the context of task %d failed: %s", t.tid, exc)
         with self.tree_lock:
             if t in tg.tasks:
                 task_exited(t)
                 tg.tasks.remove(t)
             last = not tg.tasks
+            was_leader = t is tg.leader
             final = tg.final_status(status)
             exec_task = tg.exec_task
         try:
             if last:
                 t.release()
-            else:
-                if t.context is not None and t.vfork_lender is None:
-                    t.context.release()
-                if t.fd_table is not None and all(o.fd_table is not t.fd_table for o in tg.tasks):
-                    t.fd_table.close_all()  # a thread without CLONE_FILES
+            elif t.fd_table is not None and all(o.fd_table is not t.fd_table for o in tg.tasks):
+                t.fd_table.close_all()  # a thread without CLONE_FILES
         except Exception as exc:  # keep the exit status; report the cleanup failure
             log.exception("releasing task %d failed: %s", t.tid, exc)
         with self._lock:
-            if last:
-                self.tasks.pop(t.tid, None)
-                if self.tasks.get(tg.tgid) is tg.leader:
-                    self.tasks.pop(tg.tgid, None)
-            elif t is not tg.leader:
-                self.tasks.pop(t.tid, None)
+            # By identity: an exec'ing thread may already own this tid.
+            if (last or not was_leader) and self.tasks.get(t.tid) is t:
+                del self.tasks[t.tid]
+            if last and self.tasks.get(tg.tgid) is tg.leader:
+                del self.tasks[tg.tgid]
         if exec_task is not None:
             exec_task.wake()
         if last:

@@ -61,14 +61,28 @@ def test_stub_keeps_only_its_page_and_the_memory_file(setup) -> None:
     vsyscall = (0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000)
     assert ranges == [(CODE, CODE + PAGE), (p.image.start, p.image.end), vsyscall]
     assert "[stack]" not in "".join(maps) and "[vdso]" not in "".join(maps)
-    assert os.listdir(f"/proc/{pid}/fd") == [str(stubmod.STUB_MEMORY_FD)]
-    status = dict(
-        line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    assert status["Seccomp"].strip() == "2"
-    assert status["NoNewPrivs"].strip() == "1"
-    assert int(status["SigBlk"], 16) == 0
-    assert int(status["TracerPid"]) == os.getpid()
+    fds = sorted(os.listdir(f"/proc/{pid}/fd"))
+    assert fds == [str(stubmod.STUB_MEMORY_FD), str(stubmod.STUB_PARK_FD)]
+    assert os.readlink(f"/proc/{pid}/fd/{stubmod.STUB_PARK_FD}").startswith("pipe:")
+    stub = space._live_stub()
+    assert stub.tid != pid
+    assert sorted(int(t) for t in os.listdir(f"/proc/{pid}/task")) == sorted([pid, stub.tid])
+    leader = _status(f"/proc/{pid}/status")
+    thread = _status(f"/proc/{pid}/task/{stub.tid}/status")
+    for status in (leader, thread):
+        assert status["Seccomp"].strip() == "2"
+        assert status["NoNewPrivs"].strip() == "1"
+    # The sysemu thread: traced by us, nothing blocked; the parked leader:
+    # untraced, every blockable signal blocked, asleep in the park read.
+    assert int(thread["SigBlk"], 16) == 0
+    assert int(thread["TracerPid"]) == os.getpid()
+    assert int(leader["SigBlk"], 16) == ~(1 << 8 | 1 << 18) & ((1 << 64) - 1)
+    assert int(leader["TracerPid"]) == 0
+    assert leader["State"].startswith("S")
+
+
+def _status(path: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in Path(path).read_text().splitlines())
 
 
 def test_seccomp_kills_a_stub_making_any_other_host_call(setup) -> None:
@@ -122,7 +136,14 @@ def _proc_state(pid: int) -> str | None:
         return None
 
 
-def test_stub_dies_with_its_tracer_thread() -> None:
+def _tasks(pid: int) -> set[int]:
+    try:
+        return {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+    except FileNotFoundError:
+        return set()
+
+
+def test_stub_thread_is_retired_when_its_tracer_thread_ends() -> None:
     reason = probe("ptrace")
     if reason is not None:
         pytest.skip(reason)
@@ -131,31 +152,69 @@ def test_stub_dies_with_its_tracer_thread() -> None:
     with mmap.mmap(fd, PAGE) as m:
         m[0:2] = asm.SYSCALL
     p = PtracePlatform(fd)
-    spaces: list[PtraceAddressSpace] = []
+    space = p.new_address_space()
+    tids: list[int] = []
 
     def tracer() -> None:
-        space = p.new_address_space()
-        spaces.append(space)  # keep it alive: no release, no garbage collection
+        # No release(): the host thread's end retires its stub thread.
         space.map_file(CODE, PAGE, 0, R | X)
         p.new_context().switch(space, Registers(rip=CODE))
+        tids.append(space._live_stub().tid)
 
     t = threading.Thread(target=tracer)
     t.start()
     t.join()
-    pid = spaces[0].stub_pid
-    assert pid is not None
-    # PTRACE_O_EXITKILL / PR_SET_PDEATHSIG killed it when the thread exited:
-    # it is a zombie child of this process until someone reaps it.
-    for _ in range(500):
-        state = _proc_state(pid)
-        if state in ("Z", "X", None):
+    pid = space.stub_pid
+    assert pid is not None and tids
+    # The stub thread exited and was reaped on the ending thread; the
+    # parked leader keeps the address space for other threads.
+    assert _tasks(pid) == {pid}
+    assert _proc_state(pid) == "S"
+    ctx = p.new_context()
+    assert isinstance(ctx.switch(space, Registers(rip=CODE)), SyscallTrap)
+    assert _tasks(pid) == {pid, space._live_stub().tid}
+    p.close()
+    assert _proc_state(pid) is None
+    os.close(fd)
+
+
+_ORPHAN = """
+import mmap, os, sys
+from sentry.arch import Registers
+from sentry.platform.ptrace import PtracePlatform
+fd = os.memfd_create("m")
+os.ftruncate(fd, 4096)
+with mmap.mmap(fd, 4096) as m:
+    m[0:2] = b"\\x0f\\x05"
+p = PtracePlatform(fd)
+s = p.new_address_space()
+s.map_file(0x400000, 4096, 0, mmap.PROT_READ | mmap.PROT_EXEC)
+p.new_context().switch(s, Registers(rip=0x400000))
+print(s.stub_pid, flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_stub_leaves_when_the_sentry_dies() -> None:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _ORPHAN], capture_output=True, text=True, timeout=60
+    )
+    pid = int(out.stdout.split()[0])
+    # The sysemu thread died with its tracer (PTRACE_O_EXITKILL); had it
+    # not, the parked leader would still see end of file on the park pipe
+    # and exit_group. Either way nothing is left (init reaps the orphan).
+    for _ in range(1000):
+        if _proc_state(pid) in (None, "Z", "X"):
             break
         threading.Event().wait(0.01)
     else:
-        pytest.fail(f"stub {pid} survived its tracer thread (state {state})")
-    p.close()  # reaps it from this (non-tracer) thread
-    assert _proc_state(pid) is None
-    os.close(fd)
+        pytest.fail(f"stub {pid} outlived the Sentry (state {_proc_state(pid)})")
 
 
 def test_dropped_address_space_leaves_no_process(setup) -> None:
@@ -169,26 +228,31 @@ def test_dropped_address_space_leaves_no_process(setup) -> None:
     assert _proc_state(pid) is None
 
 
-def test_other_thread_cannot_drive_the_stub(setup) -> None:
+def test_a_context_is_bound_to_its_thread_but_any_thread_maps(setup) -> None:
     _p, space, ctx, mem = setup
-    _started(space, ctx, mem, asm.SYSCALL)
+    pid = _started(space, ctx, mem, asm.SYSCALL + asm.load("rdx", "rbx") + asm.SYSCALL)
+    mine = space._live_stub().tid
     errors: list[BaseException] = []
+    theirs: list[int] = []
 
     def other() -> None:
-        for call in (
-            lambda: ctx.switch(space, Registers(rip=CODE)),
-            lambda: space.map_file(DATA, PAGE, 0, R),
-        ):
-            try:
-                call()
-            except RuntimeError as exc:
-                errors.append(exc)
+        try:
+            ctx.switch(space, Registers(rip=CODE))
+        except RuntimeError as exc:
+            errors.append(exc)
+        mem[PAGE : PAGE + 8] = (77).to_bytes(8, "little")
+        space.map_file(DATA, PAGE, PAGE, R)  # injected through its own stub thread
+        theirs.append(space._live_stub().tid)
 
     t = threading.Thread(target=other)
     t.start()
     t.join()
-    assert len(errors) == 2
-    assert all("thread that created it" in str(e) for e in errors)
+    assert len(errors) == 1 and "only be driven by its tracer" in str(errors[0])
+    assert theirs and theirs[0] not in (mine, pid)
+    assert _tasks(pid) == {pid, mine}  # the other thread's was retired at its end
+    regs = Registers(rip=CODE + 2, rbx=DATA)
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)
+    assert regs.rdx == 77
 
 
 def test_mappings_before_the_first_switch_are_replayed(setup) -> None:
@@ -230,13 +294,14 @@ def test_signals_sent_to_the_stub_from_outside_are_dropped(setup) -> None:
 
 def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(setup) -> None:
     _p, space, ctx, mem = setup
-    pid = _started(space, ctx, mem, asm.SYSCALL)
+    _started(space, ctx, mem, asm.SYSCALL)
+    tid = space._live_stub().tid  # the stub thread this (tracer) thread drives
     allowed = proc.sched_getaffinity(0)
     try:
         for cpu in sorted(allowed):
             proc.sched_setaffinity(0, [cpu])
             ctx.switch(space, Registers(rip=CODE))
-            assert proc.sched_getaffinity(pid) == {cpu}
+            assert proc.sched_getaffinity(tid) == {cpu}
     finally:
         proc.sched_setaffinity(0, allowed)
 

@@ -37,14 +37,26 @@ static void *sleeper(void *arg) {
     return NULL;
 }
 
+static char task_state(pid_t tid) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] ? p[2] : '?';
+}
+
 static void *late_exit(void *arg) {
     int fd = (int)(long)arg;
     while (!atomic_load(&go)) nap_ms(1);
-    /* the leader is gone by now; this thread still runs the process */
+    /* wait until the leader has exited (a zombie while this thread lives) */
+    while (task_state(getpid()) != 'Z') nap_ms(1);
     char c = 'x';
     if (write(fd, &c, 1) != 1) _exit(3);
-    nap_ms(20);
-    syscall(SYS_exit, 9); /* thread exit: the leader's status (0) counts */
+    syscall(SYS_exit, 9); /* the last thread's status is the process's (Linux 6.x) */
     return NULL;
 }
 

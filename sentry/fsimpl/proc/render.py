@@ -146,7 +146,7 @@ def task_state(t: Any) -> str:
     task, blocked in a syscall or not, shows as sleeping, which is what ps
     sees natively for a shell waiting on its job."""
     tg = getattr(t, "thread_group", None)
-    if (tg is not None and tg.zombie) or getattr(t, "exit_status", None) is not None:
+    if tg is not None and (tg.zombie or t not in tg.tasks):
         return "Z"  # a leader that exited before its other threads stays a zombie
     if tg is not None and tg.stopped_by:
         return "T"

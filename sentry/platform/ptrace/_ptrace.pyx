@@ -107,6 +107,7 @@ cdef extern from *:
     long PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_SYSEMU, PTRACE_CONT, PTRACE_GETSIGINFO
     long PTRACE_SETOPTIONS, PTRACE_SETSIGMASK, PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD
     long PTRACE_KILL, PTRACE_GETREGSET, PTRACE_SETREGSET
+    long PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, PTRACE_EVENT_STOP
     struct iovec:
         void *iov_base
         size_t iov_len
@@ -124,6 +125,13 @@ TRAP_INTERRUPTED = 3
 PIN_NONE = 0
 PIN_FOLLOW = 1
 PIN_BOTH = 2
+
+#: clone(2) flags of a new stub thread: a thread of the stub process
+#: (shared memory, descriptors, handlers) traced from birth by the tracer of
+#: the thread that cloned it (gVisor subprocess.go ``clone``).
+CLONE_STUB_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x2000 | 0x10000
+SYS_CLONE = 56
+SYS_EXIT = 60
 
 #: The signal ``interrupt`` sends to a running stub. SIGCHLD is ignored by
 #: default, so even if it were ever delivered it could not kill the stub; the
@@ -153,9 +161,13 @@ class StubExitedError(ContextLost):
 
 
 cdef class Stub:
-    """One traced stub process (single thread, the thread that spawned it traces it)."""
+    """One traced thread of a stub process, driven by one host thread (its
+    tracer). ``pid`` is the stub process, ``tid`` this thread (equal for
+    the thread group leader, which ``__init__`` adopts after the spawn);
+    ``clone_thread`` makes the others."""
 
     cdef readonly pid_t pid
+    cdef readonly pid_t tid
     cdef readonly unsigned long syscall_addr
     cdef readonly int exit_status
     cdef unsigned long tracer
@@ -166,6 +178,7 @@ cdef class Stub:
 
     def __cinit__(self):
         self.pid = -1
+        self.tid = -1
         self.cpu = -1
         self.alive = False
         self.reaped = False
@@ -179,6 +192,7 @@ cdef class Stub:
         cdef pid_t got
         cdef unsigned long long mask = 0
         self.pid = pid
+        self.tid = pid
         self.syscall_addr = syscall_addr
         self.tracer = pysb_self()
         self.alive = True
@@ -230,11 +244,14 @@ cdef class Stub:
         cdef pid_t got
         cdef int tries
         for tries in range(1000):
-            got = waitpid(self.pid, &status, __WALL | 1)  # WNOHANG
-            if got == self.pid and not WIFSTOPPED(status):
+            got = waitpid(self.tid, &status, __WALL | 1)  # WNOHANG
+            if got == self.tid and not WIFSTOPPED(status):
                 self._note_exit(status)
                 return
             if got < 0:
+                if errno == 10:  # ECHILD: another thread reaped it (a kill)
+                    self.alive = False
+                    self.reaped = True
                 return
             usleep(1000)
 
@@ -243,8 +260,8 @@ cdef class Stub:
             raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
         if pysb_self() != self.tracer:
             raise RuntimeError(
-                "a ptrace stub can only be driven by the host thread that created it "
-                "(part 1 limitation: switch and map an AddressSpace on one thread)")
+                f"stub thread {self.tid} can only be driven by its tracer, the host "
+                "thread that created it (each host thread gets a stub thread of its own)")
         return 0
 
     @property
@@ -283,12 +300,12 @@ cdef class Stub:
         r.r8 = a4
         r.r9 = a5
         with nogil:
-            rc = pysb_raw_ptrace(PTRACE_SETREGS, self.pid, NULL, &r)
+            rc = pysb_raw_ptrace(PTRACE_SETREGS, self.tid, NULL, &r)
             while rc >= 0:
-                rc = pysb_raw_ptrace(PTRACE_CONT, self.pid, NULL, NULL)
+                rc = pysb_raw_ptrace(PTRACE_CONT, self.tid, NULL, NULL)
                 if rc < 0:
                     break
-                got = _wait(self.pid, &status)
+                got = _wait(self.tid, &status)
                 if got < 0:
                     rc = -1
                     break
@@ -296,7 +313,7 @@ cdef class Stub:
                     break
                 sig = WSTOPSIG(status)
                 if sig == SIGTRAP:
-                    rc = pysb_raw_ptrace(PTRACE_GETREGS, self.pid, NULL, &r)
+                    rc = pysb_raw_ptrace(PTRACE_GETREGS, self.tid, NULL, &r)
                     break
                 # Some other signal (interrupt, an outside SIGSTOP) stopped the
                 # stub before or after the syscall; it is dropped by continuing
@@ -306,20 +323,21 @@ cdef class Stub:
         if not WIFSTOPPED(status):
             self._note_exit(status)
             raise StubExitedError(
-                f"stub {self.pid} died injecting syscall {nr} (status {status:#x}; "
+                f"stub {self.tid} died injecting syscall {nr} (status {status:#x}; "
                 "a seccomp violation kills it with SIGSYS)")
         if r.rip != self.syscall_addr + 3:
             # Cannot happen with an intact stub; do not keep a stub in an
             # unknown state around.
             self.kill()
             raise StubExitedError(
-                f"stub {self.pid} trapped at {r.rip:#x} injecting syscall {nr}; killed it")
+                f"stub {self.tid} trapped at {r.rip:#x} injecting syscall {nr}; killed it")
         return <long>r.rax
 
     def kill(self):
-        """SIGKILL the stub and reap it. Idempotent; any thread may call it
-        (wait(2) reaps the child of any thread of the thread group), but not
-        while the tracer thread is switching into this stub."""
+        """SIGKILL the whole stub process and reap this thread. Idempotent;
+        any thread may call it (wait(2) reaps the child or tracee of any
+        thread of the thread group). A tracer switching into this thread
+        meanwhile sees StubExitedError."""
         if self.pid <= 0 or self.reaped:
             return
         self.alive = False
@@ -329,10 +347,17 @@ cdef class Stub:
             pass
         self._reap()
 
+    def reap(self):
+        """Wait for this thread's death (after a SIGKILL of its process):
+        idempotent, any thread of the Sentry may call it."""
+        self.alive = False
+        if self.tid > 0 and not self.reaped:
+            self._reap()
+
     cdef void _reap(self) noexcept:
         cdef int status = 0
         cdef pid_t got
-        cdef pid_t pid = self.pid
+        cdef pid_t pid = self.tid
         with nogil:
             while True:
                 got = waitpid(pid, &status, __WALL)
@@ -349,8 +374,9 @@ cdef class Stub:
 
     def __dealloc__(self):
         # An address space dropped without release() must not leave a
-        # stopped stub or a zombie behind.
-        if self.pid > 0 and not self.reaped:
+        # stopped stub or a zombie behind. The leader stands for the
+        # process (StubProcess keeps it as long as any thread).
+        if self.pid > 0 and self.tid == self.pid and not self.reaped:
             try:
                 os.kill(self.pid, SIGKILL)
             except OSError:
@@ -367,14 +393,142 @@ cdef class Stub:
             return 0
         if mode == 2:
             pysb_bind_cpu(0, cpu)
-        if pysb_bind_cpu(self.pid, cpu) == 0:
+        if pysb_bind_cpu(self.tid, cpu) == 0:
             self.cpu = cpu
         return 0
 
     def unbind(self):
         """Let the stub run on any CPU the tracer may use (benchmarks)."""
-        if pysb_unbind_cpu(self.pid) == 0:
+        if pysb_unbind_cpu(self.tid) == 0:
             self.cpu = -1
+
+    def clone_thread(self):
+        """Inject clone(CLONE_STUB_THREAD) and adopt the new thread: traced
+        by the calling thread (CLONE_PTRACE gives it this thread's tracer,
+        options and seized-ness), stopped before its first instruction,
+        with an empty signal mask. Returns its Stub."""
+        cdef Stub child
+        cdef long tid
+        cdef int status = 0
+        cdef pid_t got
+        cdef unsigned long long mask = 0
+        tid = self.syscall(SYS_CLONE, CLONE_STUB_THREAD)
+        if tid <= 0:
+            err = -tid if tid < 0 else 5
+            raise OSError(err, f"clone of a thread in stub {self.pid}: {os.strerror(err)}")
+        child = Stub.__new__(Stub)
+        child.pid = self.pid
+        child.tid = <pid_t>tid
+        child.syscall_addr = self.syscall_addr
+        child.tracer = pysb_self()
+        child.template = self.template
+        child.alive = True
+        # Its first stop: the SIGSTOP CLONE_PTRACE queues (a TRACEME tracer)
+        # or PTRACE_EVENT_STOP (a seized one). The next restart, with
+        # signal 0, discards the SIGSTOP.
+        with nogil:
+            got = _wait(child.tid, &status)
+        if got < 0:
+            child._raise_errno("waiting for a new stub thread")
+        if not WIFSTOPPED(status):
+            child._note_exit(status)
+            raise StubExitedError(f"new stub thread {tid} died (status {status:#x})")
+        # It inherited the cloning thread's mask (all blocked for the
+        # parked leader): application faults and interrupts must stop it.
+        if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
+            child._raise_errno("PTRACE_SETSIGMASK")
+        return child
+
+    def park(self, unsigned long rip, long nr, unsigned long a0=0, unsigned long a1=0,
+             unsigned long a2=0):
+        """Leave this thread untraced, running system call ``nr`` at ``rip``
+        with every blockable signal blocked (process-directed signals then
+        go to a traced thread, whose tracer drops them). Only for the
+        leader, whose code at ``rip`` is the stub's park loop."""
+        cdef user_regs_struct r = self.template
+        cdef unsigned long long mask = ~(<unsigned long long>0)
+        self._check_thread()
+        r.rip = rip
+        r.rax = <unsigned long long>nr
+        r.orig_rax = <unsigned long long>-1
+        r.rdi = a0
+        r.rsi = a1
+        r.rdx = a2
+        if pysb_raw_ptrace(PTRACE_SETSIGMASK, self.tid, <void *>8, &mask) < 0:
+            self._raise_errno("PTRACE_SETSIGMASK")
+        if pysb_raw_ptrace(PTRACE_SETREGS, self.tid, NULL, &r) < 0:
+            self._raise_errno("PTRACE_SETREGS")
+        if pysb_raw_ptrace(PTRACE_DETACH, self.tid, NULL, NULL) < 0:
+            self._raise_errno("PTRACE_DETACH")
+        self.tracer = 0
+
+    def seize(self):
+        """PTRACE_SEIZE this parked thread from the calling thread and stop
+        it (PTRACE_INTERRUPT; its blocking call is abandoned: ``park``
+        restarts it). The calling thread is its tracer until ``park``."""
+        cdef int status = 0
+        cdef pid_t got
+        if not self.alive:
+            raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
+        if pysb_raw_ptrace(PTRACE_SEIZE, self.tid, NULL,
+                           <void *>(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0:
+            self._raise_errno("PTRACE_SEIZE")
+        self.tracer = pysb_self()
+        if pysb_raw_ptrace(PTRACE_INTERRUPT, self.tid, NULL, NULL) < 0:
+            self._raise_errno("PTRACE_INTERRUPT")
+        while True:
+            with nogil:
+                got = _wait(self.tid, &status)
+            if got < 0:
+                self._raise_errno("waiting for the parked stub leader")
+            if not WIFSTOPPED(status):
+                self._note_exit(status)
+                raise StubExitedError(f"stub {self.pid} died (status {status:#x})")
+            if (status >> 16) == PTRACE_EVENT_STOP:
+                return
+            # A SIGSTOP from outside (the only signal it does not block)
+            # stopped it first: drop it; the interrupt stop stays pending.
+            if pysb_raw_ptrace(PTRACE_CONT, self.tid, NULL, NULL) < 0:
+                self._raise_errno("PTRACE_CONT")
+
+    def exit_thread(self):
+        """Inject exit(0), which ends this thread alone, and reap it (on the
+        tracer thread: a traced thread's exit is reported to its tracer)."""
+        cdef user_regs_struct r = self.template
+        cdef int status = 0
+        cdef pid_t got
+        cdef long rc
+        if self.reaped:
+            return
+        self._check_thread()
+        r.rip = self.syscall_addr
+        r.rax = SYS_EXIT
+        r.orig_rax = <unsigned long long>-1
+        r.rdi = 0
+        self.alive = False
+        with nogil:
+            rc = pysb_raw_ptrace(PTRACE_SETREGS, self.tid, NULL, &r)
+            while rc >= 0:
+                rc = pysb_raw_ptrace(PTRACE_CONT, self.tid, NULL, NULL)
+                if rc < 0:
+                    break
+                got = _wait(self.tid, &status)
+                if got < 0:
+                    rc = -1
+                    break
+                if not WIFSTOPPED(status):
+                    break
+        if rc < 0:
+            if errno in (3, 10):  # ESRCH, ECHILD: killed with its process meanwhile
+                self._reap_nohang()
+                return
+            self._raise_errno("exit of a stub thread")
+        self._note_exit(status)
+
+    @property
+    def reaped_(self):
+        """Whether this thread's exit was collected."""
+        return self.reaped
 
     def get_regset(self, int note, size_t size=16384):
         """PTRACE_GETREGSET: the ``note`` regset (NT_X86_XSTATE = 0x202 for the
@@ -385,7 +539,7 @@ cdef class Stub:
         self._check_thread()
         iov.iov_base = &view[0]
         iov.iov_len = size
-        if pysb_raw_ptrace(PTRACE_GETREGSET, self.pid, <void *><long>note, &iov) < 0:
+        if pysb_raw_ptrace(PTRACE_GETREGSET, self.tid, <void *><long>note, &iov) < 0:
             self._raise_errno("PTRACE_GETREGSET")
         return bytes(buf[:iov.iov_len])
 
@@ -397,7 +551,7 @@ cdef class Stub:
             raise ValueError("empty regset")
         iov.iov_base = <void *>&data[0]
         iov.iov_len = data.shape[0]
-        if pysb_raw_ptrace(PTRACE_SETREGSET, self.pid, <void *><long>note, &iov) < 0:
+        if pysb_raw_ptrace(PTRACE_SETREGSET, self.tid, <void *><long>note, &iov) < 0:
             self._raise_errno("PTRACE_SETREGSET")
 
     def template_registers(self):
@@ -436,6 +590,7 @@ cdef class SwitchState:
 
     cdef int state
     cdef int target
+    cdef int target_tgid
     cdef readonly int signo
     cdef readonly int code
     cdef readonly unsigned long addr
@@ -453,6 +608,7 @@ cdef class SwitchState:
         """Thread safe; see the class docstring."""
         cdef int s
         cdef int target
+        cdef int tgid
         while True:
             s = pysb_atomic_load(&self.state)
             if s == ST_IDLE:
@@ -460,9 +616,11 @@ cdef class SwitchState:
                     return
             elif s == ST_RUNNING:
                 target = self.target
+                tgid = self.target_tgid
                 if pysb_atomic_cas(&self.state, ST_RUNNING, ST_PENDING):
                     if target > 0:
-                        pysb_raw_tgkill(target, target, INTERRUPT_SIGNAL)
+                        # This context's stub thread only (tgkill is thread directed).
+                        pysb_raw_tgkill(tgid, target, INTERRUPT_SIGNAL)
                     return
             else:
                 return
@@ -486,7 +644,8 @@ cdef class SwitchState:
         cdef int saved_errno = 0
         cdef siginfo_t si
         stub._check_thread()
-        self.target = stub.pid
+        self.target_tgid = stub.pid
+        self.target = stub.tid
         if not pysb_atomic_cas(&self.state, ST_IDLE, ST_RUNNING):
             # PENDING: report it without running.
             pysb_atomic_xchg(&self.state, ST_IDLE)
@@ -501,7 +660,7 @@ cdef class SwitchState:
         memset(&si, 0, sizeof(si))
         with nogil:
             stub.bind(self.pin_mode)
-            kind = _run(stub.pid, &r, &status, &si)
+            kind = _run(stub.tid, &r, &status, &si)
             if kind == K_ERROR:
                 saved_errno = errno
         old = pysb_atomic_xchg(&self.state, ST_IDLE)
@@ -560,8 +719,10 @@ cdef int _run(pid_t pid, user_regs_struct *r, int *status, siginfo_t *si) noexce
             return K_SIGNAL
         if sig == SIGCHLD:  # INTERRUPT_SIGNAL
             return K_INTERRUPTED
-        if sig == SIGSTOP:
-            # Job control from outside the sandbox: drop it and carry on.
+        if sig == SIGSTOP or (status[0] >> 16) == PTRACE_EVENT_STOP:
+            # Job control from outside the sandbox (a SIGSTOP, or a group
+            # stop another stub thread entered, reported as
+            # PTRACE_EVENT_STOP to a seizing tracer): drop it and carry on.
             continue
         if pysb_raw_ptrace(PTRACE_GETSIGINFO, pid, NULL, si) < 0:
             return K_ERROR

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 
 from sentry.arch import Registers
 from sentry.hostsys.mm import PROT_EXEC, PROT_READ, PROT_WRITE
 from sentry.platform import (
+    AccessType,
     AddressSpace,
     Context,
     FaultTrap,
@@ -20,12 +23,12 @@ from sentry.platform import (
 from sentry.platform.ptrace import _ptrace, seccomp
 from sentry.platform.ptrace._ptrace import StubExitedError
 from sentry.platform.ptrace.mirror import Mirror
+from sentry.platform.ptrace.process import StubProcess
 from sentry.platform.ptrace.stub import (
     PAGE_SIZE,
     STUB_MEMORY_FD,
     StubImage,
     open_stub_image,
-    start_stub,
 )
 
 __all__ = ["PtraceAddressSpace", "PtraceContext", "PtracePlatform", "StubExitedError"]
@@ -48,14 +51,18 @@ PIN_MODES = {"none": _ptrace.PIN_NONE, "follow": _ptrace.PIN_FOLLOW, "both": _pt
 
 
 class PtraceAddressSpace(AddressSpace):
-    """One stub process; started lazily by the first switch (or by a mapping
-    call after it) on the thread that will drive it."""
+    """One stub process (``StubProcess``), started lazily by the first switch
+    (or by a mapping call after it); every host thread that switches into it
+    or changes its mappings gets a stub thread of its own there."""
 
     def __init__(self, platform: PtracePlatform) -> None:
         self._platform = platform
         self._mirror = Mirror()
-        self._stub: _ptrace.Stub | None = None
+        self._process: StubProcess | None = None
         self._released = False
+        # Serialises the mirror with the injections that follow it, and the
+        # lazy start (several tasks may share this address space).
+        self._lock = threading.Lock()
 
     @property
     def mirror(self) -> Mirror:
@@ -65,7 +72,12 @@ class PtraceAddressSpace(AddressSpace):
     @property
     def stub_pid(self) -> int | None:
         """The stub's host pid, or None before the first switch (tests, debugging)."""
-        return self._stub.pid if self._stub is not None else None
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def process(self) -> StubProcess | None:
+        """The stub process, or None before the first switch (tests, debugging)."""
+        return self._process
 
     def _check_range(self, addr: int, length: int) -> None:
         if addr % PAGE_SIZE or length % PAGE_SIZE or length <= 0:
@@ -77,20 +89,32 @@ class PtraceAddressSpace(AddressSpace):
                 f"[{p.min_user_address:#x}, {p.max_user_address:#x})"
             )
 
-    def _live_stub(self) -> _ptrace.Stub:
+    def _live_process(self) -> StubProcess:
         if self._released:
             raise RuntimeError("address space was released")
-        if self._stub is None:
-            stub = start_stub(self._platform.image, self._platform.memory_fd)
-            try:
-                for m in self._mirror:
-                    self._mmap(stub, m.start, m.end - m.start, m.offset, m.prot)
-            except BaseException:
-                stub.kill()
-                raise
-            self._stub = stub
-            self._platform.track(self)
-        return self._stub
+        if self._process is None:
+            with self._lock:
+                if self._process is None:
+                    self._start()
+        assert self._process is not None
+        return self._process
+
+    def _start(self) -> None:
+        p = self._platform
+        process = StubProcess(p.image, p.memory_fd, p.park_fd)
+        try:
+            stub = process.thread()
+            for m in self._mirror:
+                self._mmap(stub, m.start, m.end - m.start, m.offset, m.prot)
+        except BaseException:
+            process.kill()
+            raise
+        self._process = process
+        p.track(self)
+
+    def _live_stub(self) -> _ptrace.Stub:
+        """The calling host thread's stub thread (created if needed)."""
+        return self._live_process().thread()
 
     @staticmethod
     def _mmap(stub: _ptrace.Stub, addr: int, length: int, offset: int, prot: int) -> None:
@@ -101,49 +125,86 @@ class PtraceAddressSpace(AddressSpace):
             raise OSError(-rc if rc < 0 else 0, f"stub mmap at {addr:#x} returned {rc:#x}")
 
     def map_file(self, addr: int, length: int, offset: int, prot: int) -> None:
-        """Inject mmap(addr, length, prot, MAP_SHARED|MAP_FIXED, memfd, offset)."""
+        """Inject mmap(addr, length, prot, MAP_SHARED|MAP_FIXED, memfd, offset)
+        through the calling host thread's stub thread.
+
+        The stub threads share one host mm, so every thread running
+        application code sees the change when this returns (the host's
+        munmap/mprotect flush the TLBs of the CPUs running them)."""
         self._check_range(addr, length)
         if offset % PAGE_SIZE or offset < 0:
             raise ValueError(f"bad MemoryFile offset {offset:#x}")
         if prot & ~_PROT_MASK:
             raise ValueError(f"bad prot {prot:#x}")
-        if self._stub is not None:
-            self._mmap(self._live_stub(), addr, length, offset, prot)
-        elif self._released:
+        if self._released:
             raise RuntimeError("address space was released")
-        self._mirror.add(addr, addr + length, offset, prot)
+        with self._lock:
+            process = self._process
+            if process is not None:
+                self._mmap(process.thread(), addr, length, offset, prot)
+            self._mirror.add(addr, addr + length, offset, prot)
 
     def unmap(self, addr: int, length: int) -> None:
-        """Inject munmap(addr, length)."""
+        """Inject munmap(addr, length) (as ``map_file``, any host thread)."""
         self._check_range(addr, length)
-        if self._stub is not None:
-            rc = self._live_stub().syscall(seccomp.SYS_MUNMAP, addr, length)
-            if rc != 0:
-                raise OSError(-rc, f"stub munmap at {addr:#x} failed")
-        elif self._released:
+        if self._released:
             raise RuntimeError("address space was released")
-        self._mirror.remove(addr, addr + length)
+        with self._lock:
+            process = self._process
+            if process is not None:
+                rc = process.thread().syscall(seccomp.SYS_MUNMAP, addr, length)
+                if rc != 0:
+                    raise OSError(-rc, f"stub munmap at {addr:#x} failed")
+            self._mirror.remove(addr, addr + length)
+
+    def infer_access(self, addr: int, code: int, rip: int) -> AccessType:
+        """``Mirror.infer_access`` under the lock (another thread may be
+        changing the mirror)."""
+        with self._lock:
+            return self._mirror.infer_access(addr, code, rip)
 
     def release(self) -> None:
-        """Kill and reap the stub. Idempotent."""
+        """Kill the stub process (every thread) and reap it. Idempotent."""
         self._released = True
-        if self._stub is not None:
-            self._stub.kill()
+        process = self._process
+        if process is not None:
+            process.kill()
+
+    def __del__(self) -> None:
+        # Dropped without release(): contexts may still cache the process,
+        # so the address space is what owns its lifetime.
+        if getattr(self, "_process", None) is not None:
+            self.release()
 
 
 class PtraceContext(Context):
-    """A task's execution context: the stub thread of whichever address space
-    it switches into, plus its interrupt state (``SwitchState``)."""
+    """A task's execution context: its host thread's stub thread in each
+    address space it switches into, plus its interrupt state
+    (``SwitchState``). Bound to the host thread that created it."""
 
     def __init__(self, platform: PtracePlatform, pin_mode: int) -> None:
         self._platform = platform
         self._state = _ptrace.SwitchState(pin_mode)
         self._released = False
+        self._ident = threading.get_ident()
+        # The last address space's process and this thread's stub thread in
+        # it: the switch fast path is one identity check.
+        self._last_process: StubProcess | None = None
+        self._last_stub: _ptrace.Stub | None = None
+        self._used: weakref.WeakSet[StubProcess] = weakref.WeakSet()
 
     @property
     def switches(self) -> int:
         """How many times this context ran application code."""
         return self._state.switches
+
+    def _stub_for(self, address_space: PtraceAddressSpace) -> _ptrace.Stub:
+        process = address_space._live_process()
+        stub = process.thread()
+        self._last_process = process
+        self._last_stub = stub
+        self._used.add(process)
+        return stub
 
     def switch(self, address_space: AddressSpace, regs: Registers) -> Trap:
         """See ``sentry.platform.Context.switch``."""
@@ -152,23 +213,26 @@ class PtraceContext(Context):
         if self._released:
             raise RuntimeError("context was released")
         assert isinstance(address_space, PtraceAddressSpace)
-        stub = address_space._stub or address_space._live_stub()
+        process = address_space._process
+        stub = self._last_stub
+        if stub is None or process is None or process is not self._last_process:
+            stub = self._stub_for(address_space)
         state = self._state
         kind = state.switch(stub, regs)
         if kind == _TRAP_SYSCALL:
             return _SYSCALL_TRAP
         if kind == _TRAP_FAULT:
-            access = address_space.mirror.infer_access(state.addr, state.code, regs.rip)
+            access = address_space.infer_access(state.addr, state.code, regs.rip)
             return FaultTrap(state.addr, access)
         if kind == _TRAP_INTERRUPTED:
             return _INTERRUPTED
         return SignalTrap(state.signo, state.code, state.addr)
 
     def fp_state(self, address_space: AddressSpace) -> bytes:
-        """PTRACE_GETREGSET(NT_X86_XSTATE) of the stub thread; see the interface.
+        """PTRACE_GETREGSET(NT_X86_XSTATE) of this thread's stub thread.
 
-        The stub thread keeps the task's FP state between switches (one task
-        per stub thread in part 1), so nothing is copied on a normal switch.
+        Each stub thread keeps its task's FP state between switches, so
+        nothing is copied on a normal switch.
         """
         return self._stub_of(address_space).get_regset(NT_X86_XSTATE)
 
@@ -176,19 +240,26 @@ class PtraceContext(Context):
         """PTRACE_SETREGSET(NT_X86_XSTATE); the host validates the XSAVE header."""
         self._stub_of(address_space).set_regset(NT_X86_XSTATE, state)
 
-    @staticmethod
-    def _stub_of(address_space: AddressSpace) -> _ptrace.Stub:
+    def _stub_of(self, address_space: AddressSpace) -> _ptrace.Stub:
         if not isinstance(address_space, PtraceAddressSpace):
             raise TypeError(f"not a ptrace address space: {address_space!r}")
-        return address_space._live_stub()
+        return self._stub_for(address_space)
 
     def interrupt(self) -> None:
-        """See ``sentry.platform.Context.interrupt``."""
+        """See ``sentry.platform.Context.interrupt``: tgkills this context's
+        stub thread only."""
         self._state.interrupt()
 
     def release(self) -> None:
-        """Nothing to free on the host: stubs belong to address spaces."""
+        """End the stub threads this context ran on (when called on its own
+        host thread; otherwise that thread's exit does it). Idempotent."""
         self._released = True
+        self._last_process = self._last_stub = None
+        if threading.get_ident() != self._ident:
+            return
+        for process in list(self._used):
+            process.retire_current()
+        self._used = weakref.WeakSet()
 
 
 class PtracePlatform(Platform):
@@ -202,18 +273,22 @@ class PtracePlatform(Platform):
 
     #: One stub per address space, driven by the thread that created it:
     #: multi-threaded processes need stub threads per address space.
-    supports_threads = False
+    supports_threads = True
 
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
         if pinning not in PIN_MODES:
             raise ValueError(f"pinning must be one of {sorted(PIN_MODES)}, not {pinning!r}")
         if memory_fd < 0:
             raise ValueError(f"bad memory fd {memory_fd}")
-        import os
-
         os.fstat(memory_fd)  # EBADF now rather than at the first switch
         self.memory_fd = memory_fd
         self.image: StubImage = open_stub_image()
+        # The park pipe: every stub holds the read end (its parked leader
+        # blocks reading it), the Sentry the write end, so stubs leave when
+        # the Sentry dies. Numbered from 10: clear of the stub's own fds.
+        r, self._park_write = os.pipe2(os.O_CLOEXEC)
+        self.park_fd = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(r)
         self.min_user_address = MIN_USER_ADDRESS
         self.max_user_address = self.image.start
         self._pin_mode = PIN_MODES[pinning]
@@ -247,6 +322,6 @@ class PtracePlatform(Platform):
             spaces = list(self._spaces)
         for space in spaces:
             space.release()
-        import os
-
         os.close(self.image.fd)
+        os.close(self.park_fd)
+        os.close(self._park_write)

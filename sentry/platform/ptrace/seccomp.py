@@ -7,8 +7,11 @@ ever sees the calls the Sentry injects with PTRACE_CONT, and anything that
 escaped SYSEMU. It allows exactly:
 
 - ``mmap(addr, len, prot, MAP_SHARED|MAP_FIXED, STUB_MEMORY_FD, off)``,
-  ``munmap``, ``mprotect``,
-- executed at the stub's injection ``syscall`` instruction,
+  ``munmap``, ``mprotect``, ``clone(CLONE_STUB_THREAD)`` (a new stub thread,
+  traced from birth) and ``exit`` (one stub thread ends), executed at the
+  stub's injection ``syscall`` instruction;
+- ``read(STUB_PARK_FD, ...)`` at the park loop's ``syscall`` and
+  ``exit_group`` at the one after it (the untraced leader's only calls);
 
 traps (SIGSYS) the host's vsyscall emulation, which consults seccomp
 (arch/x86/entry/vsyscall/vsyscall_64.c), so the Sentry serves vsyscalls like
@@ -45,9 +48,19 @@ def _arg_lo(n: int) -> int:
     return 16 + 8 * n
 
 
+SYS_READ = 0
 SYS_MMAP = 9
 SYS_MPROTECT = 10
 SYS_MUNMAP = 11
+SYS_CLONE = 56
+SYS_EXIT = 60
+SYS_EXIT_GROUP = 231
+
+#: clone(2) flags of a stub thread (the only clone the filter allows):
+#: CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_PTRACE|CLONE_THREAD.
+CLONE_STUB_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x2000 | 0x10000
+#: The park pipe's descriptor inside a stub (``stub.STUB_PARK_FD``).
+STUB_PARK_FD = 4
 
 #: Allowed ``flags`` of an injected mmap: the mirror only ever maps the MemoryFile.
 STUB_MMAP_FLAGS = MAP_SHARED | MAP_FIXED
@@ -65,14 +78,22 @@ class Insn:
     k: int
 
 
-def build_stub_filter(syscall_ip: int, memory_fd: int) -> list[Insn]:
-    """The filter for a stub whose injection ``syscall`` is at ``syscall_ip``.
+def build_stub_filter(
+    syscall_ip: int, memory_fd: int, *, park_ip: int | None = None, park_exit_ip: int | None = None
+) -> list[Insn]:
+    """The filter for a stub whose injection ``syscall`` is at ``syscall_ip``
+    and whose park loop's calls are at ``park_ip`` and ``park_exit_ip``
+    (default: 16 and 25 bytes after it, as stub/ptrace_stub.c lays them out).
 
     seccomp sees the instruction pointer *after* the syscall instruction.
     """
     after = syscall_ip + 2
+    park_after = (syscall_ip + 16 if park_ip is None else park_ip) + 2
+    exit_after = (syscall_ip + 25 if park_exit_ip is None else park_exit_ip) + 2
     if after >> 32 == VSYSCALL_IP_HI:
         raise ValueError("the stub cannot live in the vsyscall range")
+    if park_after >> 32 != after >> 32 or exit_after >> 32 != after >> 32:
+        raise ValueError("the stub's system call instructions must share their high 32 bits")
     prog: list[tuple[int, int | str, int | str, int]] = []
     labels: dict[str, int] = {}
 
@@ -88,10 +109,14 @@ def build_stub_filter(syscall_ip: int, memory_fd: int) -> list[Insn]:
     emit(BPF_JEQ_K, VSYSCALL_IP_HI, "trap", 0)
     emit(BPF_JEQ_K, after >> 32, 0, "kill")
     emit(BPF_LD_W_ABS, _IP_LO)
+    emit(BPF_JEQ_K, park_after & 0xFFFFFFFF, "park", 0)
+    emit(BPF_JEQ_K, exit_after & 0xFFFFFFFF, "park_exit", 0)
     emit(BPF_JEQ_K, after & 0xFFFFFFFF, 0, "kill")
     emit(BPF_LD_W_ABS, _NR)
     emit(BPF_JEQ_K, SYS_MUNMAP, "allow", 0)
     emit(BPF_JEQ_K, SYS_MPROTECT, "allow", 0)
+    emit(BPF_JEQ_K, SYS_EXIT, "allow", 0)
+    emit(BPF_JEQ_K, SYS_CLONE, "clone", 0)
     emit(BPF_JEQ_K, SYS_MMAP, 0, "kill")
     # mmap: fd (an int: the kernel truncates to 32 bits) and flags.
     emit(BPF_LD_W_ABS, _arg_lo(4))
@@ -100,6 +125,21 @@ def build_stub_filter(syscall_ip: int, memory_fd: int) -> list[Insn]:
     emit(BPF_JEQ_K, 0, 0, "kill")
     emit(BPF_LD_W_ABS, _arg_lo(3))
     emit(BPF_JEQ_K, STUB_MMAP_FLAGS, "allow", "kill")
+    # clone: exactly a stub thread (all 64 bits of the flags).
+    label("clone")
+    emit(BPF_LD_W_ABS, _arg_lo(0) + 4)
+    emit(BPF_JEQ_K, 0, 0, "kill")
+    emit(BPF_LD_W_ABS, _arg_lo(0))
+    emit(BPF_JEQ_K, CLONE_STUB_THREAD, "allow", "kill")
+    # The parked leader: read of the park pipe, then exit_group at EOF.
+    label("park")
+    emit(BPF_LD_W_ABS, _NR)
+    emit(BPF_JEQ_K, SYS_READ, 0, "kill")
+    emit(BPF_LD_W_ABS, _arg_lo(0))
+    emit(BPF_JEQ_K, STUB_PARK_FD, "allow", "kill")
+    label("park_exit")
+    emit(BPF_LD_W_ABS, _NR)
+    emit(BPF_JEQ_K, SYS_EXIT_GROUP, "allow", "kill")
     label("kill")
     emit(BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
     label("trap")

@@ -21,6 +21,10 @@
  * application mapping and below the randomised stack range (x86_64 stack
  * randomisation is at most 16 GiB below TASK_SIZE, arch/x86/mm/mmap.c).
  *
+ * A second entry, stub_park, is where the untraced thread group leader
+ * waits while no tracer holds it (several sysemu threads, one per tracer
+ * thread, are cloned from it).
+ *
  * Everything lives in one read-only, executable PT_LOAD segment (no data, no
  * bss, no stack use), which the tests check.
  */
@@ -35,5 +39,22 @@ __asm__(
     "    syscall\n"
     "    int3\n"
     /* Never reached in normal operation: the tracer always repositions rip. */
+    "    ud2\n"
+    /* Where the thread group leader waits, untraced, between the creations
+     * of sysemu threads (see stub.py): the tracer leaves it at stub_park
+     * with read(STUB_PARK_FD, ...) in its registers. The read blocks while
+     * the Sentry holds the pipe's write end; end of file means the Sentry
+     * is gone, and the stub leaves with exit_group. Offsets from _start
+     * are fixed (PARK_OFFSET, PARK_EXIT_OFFSET in stub.py, which checks
+     * these bytes). */
+    "    .p2align 4, 0xcc\n"
+    ".globl stub_park\n"
+    "stub_park:\n"
+    "    syscall\n"
+    "    mov $231, %eax\n"
+    "    xor %edi, %edi\n"
+    ".globl stub_park_exit\n"
+    "stub_park_exit:\n"
+    "    syscall\n"
     "    ud2\n"
     ".size _start, . - _start\n");
