@@ -265,7 +265,7 @@ class ProcessTimers:
             self._next_id = tid + 1
             return tid
 
-    def create(  # noqa: PLR0913, PLR0917
+    def create(  # noqa: PLR0917
         self,
         tid: int,
         clock: int,
