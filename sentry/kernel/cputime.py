@@ -5,10 +5,12 @@ Every task is in one of three states: running application code (inside
 ``Context.switch``: user time), running in the Sentry (serving a syscall
 or a fault: system time) or blocked (sleeping in ``Task.block``: neither).
 The task's own thread records each transition with one monotonic clock
-read; the state is one immutable tuple ``Task.cpu = (user_ns, sys_ns,
-state, since_ns)`` replaced whole, so another thread (getrusage of the
-process, /proc, the CPU-timer checks) reads a consistent snapshot without
-a lock and adds the time spent in the current state so far.
+read in its ``Task.cpu`` account (``_cpu_account.CpuAccount``, Cython: the
+run loop moves it twice per system call, measured at tens of ns each where
+Python arithmetic on tuples cost several hundred). Another thread
+(getrusage of the process, /proc, the CPU-timer checks) samples it under
+the GIL, so it sees a consistent account, and adds the time spent in the
+current state so far.
 
 A thread group keeps the time of its dead threads (``dead_cpu``) and, at
 wait(2) time, the totals of the children it reaped (``children_usage``:
@@ -26,16 +28,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sentry.abi.errors import EINVAL
+from sentry.kernel._cpu_account import BLOCKED, RUNNING_APP, RUNNING_SYS, CpuAccount
 from sentry.kernel.clocks import CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID
 
 if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.kernel.thread_group import ThreadGroup
 
-#: Task states (gVisor TaskGoroutineRunningApp / RunningSys / BlockedInterruptible).
-RUNNING_APP = 0
-RUNNING_SYS = 1
-BLOCKED = 2
+__all__ = ["BLOCKED", "RUNNING_APP", "RUNNING_SYS", "CpuAccount"]
+
+#: Task states (gVisor TaskGoroutineRunningApp / RunningSys /
+#: BlockedInterruptible) are RUNNING_APP, RUNNING_SYS and BLOCKED.
 
 #: CPUCLOCK_WHICH values and the per-thread bit (include/linux/posix-timers.h).
 CPUCLOCK_PROF = 0
@@ -44,44 +47,20 @@ CPUCLOCK_SCHED = 2
 CPUCLOCK_MAX = 3
 CPUCLOCK_PERTHREAD = 4
 
-#: The clock every transition reads (CLOCK_MONOTONIC, as the timer service).
+#: The clock of every transition and sample off the hot path
+#: (CLOCK_MONOTONIC, as the run loop's and the timer service's).
 clock_ns = time.monotonic_ns
-
-CpuState = tuple[int, int, int, int]
-
-
-def initial_state() -> CpuState:
-    """A new task: no time yet, in the Sentry (it is being set up)."""
-    return (0, 0, RUNNING_SYS, clock_ns())
-
-
-def sample(cpu: CpuState, now: int) -> tuple[int, int]:
-    """(user_ns, sys_ns) of a task's snapshot ``cpu`` at time ``now``,
-    counting the time spent in its current state so far."""
-    user, system, state, since = cpu
-    if now > since:
-        if state == RUNNING_APP:
-            user += now - since
-        elif state == RUNNING_SYS:
-            system += now - since
-    return user, system
-
-
-def transition(cpu: CpuState, state: int, now: int) -> CpuState:
-    """The snapshot after moving to ``state`` at ``now``."""
-    user, system = sample(cpu, now)
-    return (user, system, state, now)
 
 
 def enter_blocked(t: Task) -> None:
     """``t`` (on its own thread) is about to sleep: its time stops counting."""
-    t.cpu = transition(t.cpu, BLOCKED, clock_ns())
+    t.cpu.move_at(BLOCKED, clock_ns())
 
 
 def leave_blocked(t: Task) -> None:
     """``t`` woke up and runs in the Sentry again. CPU timers of its
     process that stopped checking while every thread slept start again."""
-    t.cpu = transition(t.cpu, RUNNING_SYS, clock_ns())
+    t.cpu.move_at(RUNNING_SYS, clock_ns())
     tg = t.thread_group
     if tg.parked_cpu_timers:
         for timer in tg.take_parked_cpu_timers():
@@ -90,7 +69,7 @@ def leave_blocked(t: Task) -> None:
 
 def task_cputime(t: Task) -> tuple[int, int]:
     """(user_ns, sys_ns) of one thread."""
-    return sample(t.cpu, clock_ns())
+    return t.cpu.sample_at(clock_ns())
 
 
 def group_cputime(tg: ThreadGroup, tree_lock: Any) -> tuple[int, int]:
@@ -102,7 +81,7 @@ def group_cputime(tg: ThreadGroup, tree_lock: Any) -> tuple[int, int]:
     with tree_lock:
         user, system = tg.dead_cpu
         for t in tg.tasks:
-            u, s = sample(t.cpu, now)
+            u, s = t.cpu.sample_at(now)
             user += u
             system += s
     return user, system
@@ -111,7 +90,7 @@ def group_cputime(tg: ThreadGroup, tree_lock: Any) -> tuple[int, int]:
 def running_threads(tg: ThreadGroup) -> int:
     """How many threads of ``tg`` are not blocked: the rate bound (in CPU
     seconds per wall second) of the process's CPU clocks."""
-    return sum(1 for t in list(tg.tasks) if t.cpu[2] != BLOCKED)
+    return sum(1 for t in list(tg.tasks) if t.cpu.state != BLOCKED)
 
 
 @dataclass(slots=True)
@@ -168,8 +147,8 @@ def task_exited(t: Task) -> None:
     """``t`` left its thread group (called under the tree lock, as it is
     removed from ``tasks``): freeze its times into the group's dead total."""
     now = clock_ns()
-    user, system = sample(t.cpu, now)
-    t.cpu = (user, system, BLOCKED, now)
+    user, system = t.cpu.sample_at(now)
+    t.cpu.move_at(BLOCKED, now)
     tg = t.thread_group
     du, ds = tg.dead_cpu
     tg.dead_cpu = (du + user, ds + system)
@@ -225,7 +204,7 @@ class CPUClock:
         """Threads whose time advances this clock right now."""
         if self.per_thread:
             t = self.target
-            return 0 if t.exit_status is not None or t.cpu[2] == BLOCKED else 1
+            return 0 if t.exit_status is not None or t.cpu.state == BLOCKED else 1
         return running_threads(self.target)
 
 

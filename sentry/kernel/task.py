@@ -19,14 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.abi import sysno
 from sentry.abi.errors import ENOSYS, LinuxError
-from sentry.kernel.cputime import (
-    RUNNING_APP,
-    RUNNING_SYS,
-    clock_ns,
-    enter_blocked,
-    initial_state,
-    leave_blocked,
-)
+from sentry.kernel.cputime import CpuAccount, enter_blocked, leave_blocked
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exit import ExitStatus, SentryBug, TaskExit
 from sentry.kernel.rlimits import RLimits
@@ -151,9 +144,8 @@ class Task:
         self.nice = 0
         self.personality = 0
         self.start_time_ns = 0
-        #: CPU accounting snapshot (user_ns, sys_ns, state, since_ns), replaced
-        #: whole by this task's thread on every transition (``cputime``).
-        self.cpu = initial_state()
+        #: CPU-time account, moved by this task's thread (``cputime``).
+        self.cpu = CpuAccount()
         #: Page faults the Sentry served (rusage ru_minflt).
         self.minflt = 0
         self.thread: threading.Thread | None = None
@@ -244,18 +236,14 @@ class Task:
         syscall_args = regs.syscall_args  # rdi rsi rdx r10 r8 r9 in one C call
         pending = self.pending
         deliver = self._deliver_signals
+        # Time inside the switch is user time, outside it system time
+        # (gVisor task_run.go runApp); Task.block takes sleeps out.
+        enter_app = self.cpu.enter_app
+        leave_app = self.cpu.leave_app
         while True:
-            # Time outside the switch is system time, inside it user time
-            # (gVisor task_run.go runApp); Task.block takes sleeps out.
-            user, system, state, since = self.cpu
-            now = clock_ns()
-            if state == RUNNING_SYS:
-                system += now - since
-            self.cpu = (user, system, RUNNING_APP, now)
+            enter_app()
             trap = switch(self.mm.address_space, regs)
-            since = now
-            now = clock_ns()
-            self.cpu = (user + now - since, system, RUNNING_SYS, now)
+            leave_app()
             if trap.__class__ is SyscallTrap:
                 nr = regs.orig_rax
                 handler = handlers[nr] if 0 <= nr < n_handlers else None

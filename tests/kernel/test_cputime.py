@@ -1,10 +1,11 @@
 """Unit tests of CPU-time accounting (``sentry.kernel.cputime``) and of
 timers on CPU clocks (``sentry.kernel.cpu_timers``), with fake tasks and a
-fake check timer: no host timing is involved."""
+fake check timer (no assertion depends on how fast the host runs)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -19,33 +20,46 @@ from sentry.kernel.cputime import (
     CPUCLOCK_VIRT,
     RUNNING_APP,
     RUNNING_SYS,
+    CpuAccount,
     CPUClock,
     Usage,
     decode_clock,
     make_clock,
-    sample,
-    transition,
 )
 from sentry.kernel.thread_group import ThreadGroup
 
 
 def test_sample_adds_the_current_state_so_far():
-    assert sample((10, 20, RUNNING_APP, 100), 150) == (60, 20)
-    assert sample((10, 20, RUNNING_SYS, 100), 150) == (10, 70)
-    assert sample((10, 20, BLOCKED, 100), 150) == (10, 20)
-    # A reader whose clock read precedes the snapshot's adds nothing.
-    assert sample((10, 20, RUNNING_APP, 100), 90) == (10, 20)
+    assert CpuAccount(10, 20, RUNNING_APP, 100).sample_at(150) == (60, 20)
+    assert CpuAccount(10, 20, RUNNING_SYS, 100).sample_at(150) == (10, 70)
+    assert CpuAccount(10, 20, BLOCKED, 100).sample_at(150) == (10, 20)
+    # A reader whose clock read precedes the account's adds nothing.
+    assert CpuAccount(10, 20, RUNNING_APP, 100).sample_at(90) == (10, 20)
 
 
 def test_transitions_split_time_into_user_system_and_neither():
-    cpu = (0, 0, RUNNING_SYS, 0)
-    cpu = transition(cpu, RUNNING_APP, 5)  # 5 ns serving the start-up
-    cpu = transition(cpu, RUNNING_SYS, 105)  # 100 ns in the application
-    cpu = transition(cpu, BLOCKED, 110)  # 5 ns in a syscall before sleeping
-    cpu = transition(cpu, RUNNING_SYS, 1110)  # asleep: not counted
-    cpu = transition(cpu, RUNNING_APP, 1112)
-    assert cpu == (100, 12, RUNNING_APP, 1112)
-    assert sample(cpu, 1200) == (188, 12)
+    cpu = CpuAccount(0, 0, RUNNING_SYS, 0)
+    cpu.move_at(RUNNING_APP, 5)  # 5 ns serving the start-up
+    cpu.move_at(RUNNING_SYS, 105)  # 100 ns in the application
+    cpu.move_at(BLOCKED, 110)  # 5 ns in a syscall before sleeping
+    cpu.move_at(RUNNING_SYS, 1110)  # asleep: not counted
+    cpu.move_at(RUNNING_APP, 1112)
+    assert (cpu.user_ns, cpu.sys_ns, cpu.state, cpu.since_ns) == (100, 12, RUNNING_APP, 1112)
+    assert cpu.sample_at(1200) == (188, 12)
+    # A transition stamped before the last one moves nothing back.
+    cpu.move_at(RUNNING_SYS, 1000)
+    assert cpu.sample_at(1200) == (100, 100)
+
+
+def test_the_run_loop_transitions_read_the_monotonic_clock():
+    # Started 1 ms ago on CLOCK_MONOTONIC (the clock the account reads).
+    cpu = CpuAccount(0, 0, RUNNING_SYS, time.monotonic_ns() - 1_000_000)
+    cpu.enter_app()
+    assert cpu.state == RUNNING_APP
+    assert cpu.sys_ns >= 1_000_000
+    cpu.leave_app()
+    assert cpu.state == RUNNING_SYS
+    assert cpu.since_ns <= time.monotonic_ns()
 
 
 def test_usage_add_sums_times_and_faults_and_keeps_the_largest_rss():
@@ -88,7 +102,7 @@ class FakeTask:
         self.kernel = kernel
         self.tid = tid
         self.tgid = tid
-        self.cpu = cpu
+        self.cpu = CpuAccount(*cpu)
         self.minflt = 0
         self.mm = None
         self.exit_status = None
@@ -212,7 +226,7 @@ def test_cpu_timer_checks_at_the_earliest_possible_expiry(frozen_clock):
     assert check.armed == [1000 + 500_000]
     # Checked early (only one thread really ran): not due, re-armed.
     frozen_clock[0] = 1000 + 500_000
-    tg.tasks[1].cpu = (0, 0, BLOCKED, 1000)
+    tg.tasks[1].cpu = CpuAccount(0, 0, BLOCKED, 1000)
     check.run()
     assert fired == []
     assert check.armed[-1] == frozen_clock[0] + 500_000
