@@ -130,6 +130,29 @@ asyncio.run(main())
 """
 
 
+SUBPROCESS_FROM_THREADS = r"""
+import concurrent.futures, os, subprocess, threading
+
+def run(i):
+    return subprocess.run(["/bin/echo", str(i)], capture_output=True, text=True).stdout.strip()
+
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    print(sorted(pool.map(run, range(8))))
+# fork from a process with other threads: the child has only the caller
+stop = threading.Event()
+t = threading.Thread(target=stop.wait)
+t.start()
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(w, b"%d\n" % threading.active_count())
+    os._exit(3)
+print("child threads", os.read(r, 10), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+stop.set()
+t.join()
+"""
+
+
 def _sentry_lacks(*names: str) -> str | None:
     """The syscalls among ``names`` the Sentry's table does not serve."""
     from sentry.abi import sysno
@@ -167,6 +190,11 @@ def test_threading(workdir, sentry_platform):  # noqa: F811
 def test_thread_pool_executor(workdir, sentry_platform):  # noqa: F811
     _needs_threads(sentry_platform)
     _run(FUTURES, workdir)
+
+
+def test_subprocess_and_fork_from_threads(workdir, sentry_platform):  # noqa: F811
+    _needs_threads(sentry_platform)
+    _run(SUBPROCESS_FROM_THREADS, workdir)
 
 
 def test_asyncio(workdir, sentry_platform):  # noqa: F811

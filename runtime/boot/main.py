@@ -105,7 +105,8 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
     sys.stderr.flush()
     logging.shutdown()
     # Task threads may still sit in a host call (a sleep): leave without
-    # joining them; the stubs die with their tracer (PR_SET_PDEATHSIG).
+    # joining them; the stubs die with the Sentry (PTRACE_O_EXITKILL, and end
+    # of file on the park pipe for their parked leaders).
     os._exit(status)
 
 

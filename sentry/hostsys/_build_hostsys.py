@@ -248,7 +248,8 @@ ffibuilder.set_source(
      * signal but SIGTRAP blocked (so no Sentry signal handler can run here), and uses only
      * raw calls. PTRACE_TRACEME makes the *calling thread* the tracer (the
      * child's real_parent is that thread, kernel/fork.c copy_process), and so
-     * does PR_SET_PDEATHSIG: the stub dies when that thread exits.
+     * does PR_SET_PDEATHSIG: the stub dies if that thread exits before the
+     * platform has prepared it (which then clears it: see stub.py).
      */
     static int pysb_stub_child(void *arg)
     {

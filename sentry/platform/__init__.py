@@ -8,7 +8,16 @@ back ends of one kernel; nothing above this package knows which one runs.
 
 Threading: a Context is bound to the host thread that created it (ptrace
 requires the tracer thread; KVM runs a vCPU on it). ``switch`` is only called
-from that thread; ``interrupt`` may be called from any thread.
+from that thread; ``interrupt`` may be called from any thread and stops that
+context only. Several contexts (the threads of one application, each on its
+own host thread) may switch into the same AddressSpace at once: they share
+its memory and keep their own registers and FP state. ``map_file`` and
+``unmap`` may be called from any thread, also while other contexts run in
+the address space; when they return, no context can still use the old
+translation (as Linux flushes remote TLBs before munmap/mprotect return).
+``Context.release`` belongs on the context's own thread (ptrace ends the
+host thread's stub threads there; a thread that ends without it is cleaned
+up when it ends).
 
 Register convention (``sentry.arch`` registers object, attributes named as in
 Linux ``struct user_regs_struct``: rax rbx rcx rdx rsi rdi rbp rsp r8-r15 rip

@@ -20,8 +20,7 @@ from sentry.syscalls.table import Support, syscall
     "processes and threads (CLONE_THREAD|CLONE_SIGHAND|CLONE_VM, CLONE_FILES and CLONE_FS "
     "with CLONE_THREAD only); no namespaces or CLONE_PIDFD (EINVAL); CLONE_VM without "
     "CLONE_THREAD or CLONE_VFORK gives the child a copy-on-write copy; a thread is EAGAIN "
-    "when the platform has no context left (kvm: 124 vCPUs) or cannot run threads (ptrace "
-    "for now)",
+    "when the platform has no context left (kvm: 124 vCPUs) or cannot run threads",
 )
 def sys_clone(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clone(2): x86_64 argument order is flags,

@@ -198,6 +198,30 @@ def test_write_protecting_a_present_page_faults_the_next_write(
     assert (mem.map[data], mem.map[copy]) == (1, 2)
 
 
+def test_new_entries_queue_behind_pending_writes(platform: KvmPlatform, mem: Memory) -> None:
+    # While writes are queued (a vCPU of another thread may be making them
+    # in a pass that released the GIL), a write to a non-present entry
+    # goes after them: written directly, it could be overtaken by an older
+    # queued write to the same entry.
+    space = platform.new_address_space()
+    ctx = platform.new_context()
+    pt = space.page_table
+    space.map_file(CODE, PAGE, _load_data_code(mem, 0, DATA + PAGE), R | X)
+    space.map_file(DATA, PAGE, mem.put(1, b""), R)
+    assert isinstance(ctx.switch(space, Registers(rip=CODE)), FaultTrap)
+    space.map_file(DATA, PAGE, mem.put(2, b""), R)  # present: queued
+    generation = pt.generation
+    space.map_file(DATA + PAGE, PAGE, mem.put(3, (7).to_bytes(8, "little")), R)
+    assert pt.pending_writes == 2 and pt.translate(DATA + PAGE) == 0
+    assert pt.generation == generation  # a new entry needs no TLB flush
+    regs = Registers(rip=CODE)
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)
+    assert pt.pending_writes == 0 and regs.rdx == 7
+    # Nothing queued: a new entry is written at once.
+    space.map_file(DATA + 2 * PAGE, PAGE, mem.put(4, b""), R)
+    assert pt.pending_writes == 0 and pt.translate(DATA + 2 * PAGE) != 0
+
+
 def test_unmap_of_a_present_page_is_seen(platform: KvmPlatform, mem: Memory) -> None:
     space = platform.new_address_space()
     ctx = platform.new_context()

@@ -57,3 +57,26 @@ def test_filter_shape() -> None:
     for n, insn in enumerate(prog):
         if insn.code == seccomp.BPF_JEQ_K:
             assert n + 1 + insn.jt < len(prog) and n + 1 + insn.jf < len(prog)
+
+
+def test_filter_allows_the_park_loop_and_stub_thread_clones_only() -> None:
+    from sentry.platform.ptrace import _ptrace, stub
+
+    entry = 0x7FFBFF0000B0
+    prog = seccomp.build_stub_filter(
+        entry, 3, park_ip=entry + stub.PARK_OFFSET, park_exit_ip=entry + stub.PARK_EXIT_OFFSET
+    )
+    ks = {i.k for i in prog if i.code == seccomp.BPF_JEQ_K}
+    # Instruction pointers after the park read and the park exit_group.
+    assert (entry + stub.PARK_OFFSET + 2) & 0xFFFFFFFF in ks
+    assert (entry + stub.PARK_EXIT_OFFSET + 2) & 0xFFFFFFFF in ks
+    assert seccomp.SYS_CLONE in ks and seccomp.CLONE_STUB_THREAD in ks
+    assert seccomp.STUB_PARK_FD in ks and seccomp.SYS_EXIT_GROUP in ks
+    # The flags the platform injects are the ones the filter lets through.
+    assert _ptrace.CLONE_STUB_THREAD == seccomp.CLONE_STUB_THREAD
+    assert stub.STUB_PARK_FD == seccomp.STUB_PARK_FD
+    # The defaults follow the stub's layout.
+    assert seccomp.build_stub_filter(entry, 3) == prog
+    for n, insn in enumerate(prog):
+        if insn.code == seccomp.BPF_JEQ_K:
+            assert n + 1 + insn.jt < len(prog) and n + 1 + insn.jf < len(prog)

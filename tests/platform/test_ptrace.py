@@ -341,3 +341,49 @@ def test_access_beyond_the_memory_file_is_sigbus(setup) -> None:
     regs = Registers(rip=CODE + 2, rbx=DATA + 8)
     trap = ctx.switch(space, regs)
     assert trap == SignalTrap(signal.SIGBUS, 2, DATA + 8)  # BUS_ADRERR
+
+
+def test_seccomp_allows_only_stub_thread_clones(setup) -> None:
+    _p, space, ctx, mem = setup
+    _started(space, ctx, mem, asm.SYSCALL)
+    stub = space._live_stub()
+    # A fork-like clone (no CLONE_THREAD, no CLONE_PTRACE): killed.
+    with pytest.raises(StubExitedError):
+        stub.syscall(56, 0x11)  # SIGCHLD
+    assert stub.exit_status == 128 + signal.SIGSYS
+
+
+def test_release_while_threads_run_kills_every_stub_thread(setup) -> None:
+    p, space, ctx, mem = setup
+    code = asm.SYSCALL
+    spin = len(code)
+    code += asm.JMP_SELF
+    pid = _started(space, ctx, mem, code)
+    lost: list[BaseException] = []
+    running = threading.Barrier(3)
+
+    def runner() -> None:
+        c = p.new_context()
+        try:
+            running.wait()
+            while True:  # spins in application code until the stub dies
+                c.switch(space, Registers(rip=CODE + spin))
+        except StubExitedError as exc:
+            lost.append(exc)
+        finally:
+            c.release()
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    running.wait()
+    for _ in range(5000):  # both stub threads exist (and spin)
+        if len(_tasks(pid)) == 4:
+            break
+        threading.Event().wait(0.001)
+    assert len(_tasks(pid)) == 4
+    space.release()
+    for t in threads:
+        t.join(60)
+    assert len(lost) == 2
+    assert _proc_state(pid) is None

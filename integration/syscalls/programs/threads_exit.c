@@ -185,6 +185,38 @@ static void *execer(void *arg) {
     _exit(1);
 }
 
+static void *failing_exec(void *arg) {
+    (void)arg;
+    char *argv[] = {"nope", NULL};
+    execv("/nonexistent/program", argv);
+    return (void *)(long)errno;
+}
+
+static void exec_failure_keeps_threads(void) {
+    pthread_t th, s;
+    pthread_create(&s, NULL, sleeper, NULL);
+    pthread_create(&th, NULL, failing_exec, NULL);
+    void *r;
+    pthread_join(th, &r);
+    printf("failed exec in a thread: %s, others alive: %d\n", strerrorname_np((int)(long)r),
+           pthread_kill(s, 0) == 0);
+}
+
+static void exec_from_leader(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_t a, b;
+        pthread_create(&a, NULL, sleeper, NULL);
+        pthread_create(&b, NULL, sleeper, NULL);
+        char me[32];
+        snprintf(me, sizeof me, "%d", (int)getpid());
+        char *argv[] = {self_exe, "after-exec", me, NULL};
+        execv("/proc/self/exe", argv);
+        _exit(1);
+    }
+    report("exec from the leader", pid);
+}
+
 static void exec_from_thread(void) {
     fflush(stdout);
     pid_t pid = fork();
@@ -223,5 +255,7 @@ int main(int argc, char **argv) {
     kill_process_with_threads();
     clear_tid();
     exec_from_thread();
+    exec_from_leader();
+    exec_failure_keeps_threads();
     return 0;
 }

@@ -113,6 +113,20 @@ Shootdown
     of the guest and waits until it is out (Linux flushes remote TLBs before
     munmap/mprotect return); it reports a spurious Interrupted and reloads
     CR3 when it next enters.
+
+Several vCPUs in one address space (threads)
+    Each task thread has its own context and vCPU; any number may run on one
+    page table. Page-table changes (``map``/``unmap``, the faults of every
+    vCPU) run under the GIL, so they are serialised; the GIL is released only
+    inside KVM_RUN, an update pass and the shootdown wait. Queued writes are
+    made one vCPU at a time (a per-queue busy flag) and dropped by position,
+    so a queue can grow while a pass runs; while anything is queued, a write
+    to a non-present entry is queued too, behind the older writes to the same
+    entry (written directly, it could be overtaken by one of them). A switch
+    that starts during a change reads the generation after it (both under
+    the GIL) or is kicked by the shootdown, so it never runs on a stale
+    translation. ``tests/platform/test_threads.py`` runs this on both back
+    ends.
 """
 
 from sentry.platform.kvm.platform import (

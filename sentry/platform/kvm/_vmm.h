@@ -360,6 +360,15 @@ static int pysb_map(struct pysb_pool *p, uint64_t pml4, uint64_t addr, uint64_t 
             flush = 1;
             if (pysb_queue_push(q, (uint64_t)((uint8_t *)pte - p->priv), value) < 0)
                 return -1;
+        } else if (q->n) {
+            /* Writes are queued (and a vCPU may be making them right now,
+             * in a pass that released the GIL): this one goes after them,
+             * or an older queued write to the same entry could land last.
+             * A non-present entry needs no flush; the next entry into the
+             * address space makes the write before running the
+             * application (a vCPU running meanwhile faults and retries). */
+            if (pysb_queue_push(q, (uint64_t)((uint8_t *)pte - p->priv), value) < 0)
+                return -1;
         } else {
             *pte = value;
         }

@@ -3,26 +3,57 @@ Sentry traces with PTRACE_SYSEMU (model: gVisor pkg/sentry/platform/ptrace).
 
 Stub layout
     One stub process per AddressSpace, started lazily on the first switch (or
-    mapping call after it) by the thread that will drive it. The stub is a
-    static, freestanding ELF (``stub/ptrace_stub.c``, built by setup.py) with
-    a single read+exec PT_LOAD page linked at 0x7ffbff000000 (no PIE, no data,
+    mapping call after it), and in it one stub thread per host thread that
+    uses the address space (``process.py``: gVisor's subprocess keeps the
+    same map from tracer thread to sysemu thread). The stub is a static,
+    freestanding ELF (``stub/ptrace_stub.c``, built by setup.py) with a
+    single read+exec PT_LOAD page linked at 0x7ffbff000000 (no PIE, no data,
     no stack use). That address lies above anything the application may map
     (``max_user_address`` is the stub's page) and below the range x86_64
     stack randomisation can reach (at most 16 GiB under TASK_SIZE,
-    arch/x86/mm/mmap.c), so exec never collides. Its whole program is
-    ``syscall; int3; ud2`` at the entry point.
+    arch/x86/mm/mmap.c), so exec never collides. Its program is ``syscall;
+    int3; ud2`` at the entry point and, 16 bytes on, the park loop of the
+    thread group leader: ``syscall`` (a read of the park pipe), then
+    ``exit_group``.
 
 Spawn (``sentry.hostsys.ptrace.spawn_stub``)
     A vfork-style clone of the calling thread (CLONE_VM|CLONE_VFORK, every
     signal but SIGTRAP blocked, raw calls only) sets PR_SET_PDEATHSIG=SIGKILL,
     marks every descriptor close-on-exec and dup2s the MemoryFile to fd 3
-    (``STUB_MEMORY_FD``), calls PTRACE_TRACEME and execveat()s the stub from a
+    (``STUB_MEMORY_FD``) and the platform's park pipe read end to fd 4
+    (``STUB_PARK_FD``), calls PTRACE_TRACEME and execveat()s the stub from a
     descriptor opened when the platform was created (so a later chroot of
     the Sentry does not matter). The tracer is the calling *thread* (the
     child's real_parent), which waits for the post-exec SIGTRAP stop, sets
     PTRACE_O_EXITKILL|PTRACE_O_TRACESYSGOOD and an empty signal mask
-    (PTRACE_SETSIGMASK). Stubs therefore die with their tracer thread
-    (EXITKILL, PDEATHSIG) and with the Sentry; ``release`` kills and reaps.
+    (PTRACE_SETSIGMASK), prepares it (below, starting with
+    prctl(PR_SET_PDEATHSIG, 0): the process must outlive that thread),
+    clones the first stub thread and parks the leader.
+
+Threads (``process.StubProcess``)
+    The leader is never a sysemu thread: it waits, untraced and with every
+    blockable signal blocked, in the park loop's read of the park pipe,
+    whose write end only the Sentry holds. A host thread without a stub
+    thread in the process seizes it (PTRACE_SEIZE, PTRACE_INTERRUPT),
+    injects clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|
+    CLONE_PTRACE): CLONE_PTRACE makes the new thread traced by that same
+    host thread from its first instruction (it inherits the filter, the
+    options and seized-ness), and detaches the leader back into the park
+    loop (a lock serialises this). So each tracer has its own thread and no
+    thread changes tracer. ``interrupt`` tgkills the context's own stub
+    thread; FP state lives in each stub thread; map_file/unmap inject
+    through the calling host thread's stub thread (made if needed), and
+    since the threads share one host mm the change is visible to all of
+    them when the call returns (the host flushes remote TLBs).
+    ``PtraceContext.release`` on its host thread, or that thread's end (a
+    thread-local registry dropped on the ending thread), injects exit(2)
+    into its stub threads and reaps them. ``release`` of the address space
+    SIGKILLs the process and reaps every thread, then the leader.
+    Lifetimes: traced threads die with their tracer thread (EXITKILL, which
+    kills the whole process: a host thread must retire its stub threads
+    before it ends, which the registry does), the leader leaves by itself
+    when the Sentry dies (end of file on the park pipe), and every thread
+    with ``release``.
 
 Injection
     Every host system call a stub ever makes is injected: the tracer sets
@@ -33,9 +64,11 @@ Injection
     (filter written onto the stub's still-mapped stack with
     process_vm_writev) and two munmaps that remove everything but the stub
     page: ELF headers, stack, vdso, vvar. From then on the only host calls
-    are the mirror's mmap(MAP_SHARED|MAP_FIXED, fd 3)/munmap/mprotect, and
-    the seccomp filter (``seccomp.py``) allows exactly those, only from the
-    stub's ``syscall`` instruction, killing the stub for anything else. The
+    are the mirror's mmap(MAP_SHARED|MAP_FIXED, fd 3)/munmap/mprotect and
+    the thread clone/exit, and the seccomp filter (``seccomp.py``) allows
+    exactly those, only from the stub's ``syscall`` instruction (and the
+    park read and exit_group from the park loop's), killing the stub for
+    anything else. The
     host's vsyscall emulation consults seccomp, which traps it (SIGSYS); the
     switch turns that into a SyscallTrap (the host already emulated the
     ``ret``), so vsyscall time/gettimeofday/getcpu are served by the Sentry.
@@ -63,11 +96,10 @@ Fault access type
     is reported READ first and WRITE when retried on the now readable page).
 
 FP state
-    The stub thread holds the task's FPU/SSE/AVX state between switches
-    (part 1: one task per stub thread), so a switch copies none of it.
-    ``Context.fp_state``/``set_fp_state`` read and write it as an XSAVE image
-    (NT_X86_XSTATE), which is what signal frames need, and what a later part
-    will use to multiplex several tasks on one stub thread.
+    Each stub thread holds its task's FPU/SSE/AVX state between switches
+    (one task per host thread, so one per stub thread), so a switch copies
+    none of it. ``Context.fp_state``/``set_fp_state`` read and write it as
+    an XSAVE image (NT_X86_XSTATE), which is what signal frames need.
 
 Pinning (measured by bench/ptrace_floor.c and bench/platform_bench.py)
     A ptrace round trip is two wake-ups; across CPUs each costs tens of
@@ -83,11 +115,13 @@ Pinning (measured by bench/ptrace_floor.c and bench/platform_bench.py)
     ``Context.switch`` from Python costs 9.9-10.1 us pinned/follow, i.e.
     0.1-0.3 us above the floor; an injected ``map_file`` costs 16-20 us.
 
-Threading and limits (part 1)
-    A stub is driven only by the thread that created it: map/unmap after
-    the first switch, and the switch itself, raise RuntimeError on another
-    thread. Never call waitpid(-1) or set SIGCHLD to SIG_IGN in the Sentry
-    process: stubs are its children and their stops are reported by wait.
+Threading and limits
+    A Context is bound to the host thread that created it (``switch`` on
+    another thread raises RuntimeError); any thread may map and unmap.
+    Never call waitpid(-1) or set SIGCHLD to SIG_IGN in the Sentry process:
+    stubs are its children and their stops are reported by wait. Lock
+    order: address space (mirror, lazy start) -> stub process (thread
+    creation and registry).
 """
 
 from sentry.platform.ptrace.platform import (

@@ -215,7 +215,7 @@ class PtraceContext(Context):
         assert isinstance(address_space, PtraceAddressSpace)
         process = address_space._process
         stub = self._last_stub
-        if stub is None or process is None or process is not self._last_process:
+        if stub is None or process is not self._last_process:
             stub = self._stub_for(address_space)
         state = self._state
         kind = state.switch(stub, regs)
@@ -271,8 +271,8 @@ class PtracePlatform(Platform):
     tracer thread), ``"none"``.
     """
 
-    #: One stub per address space, driven by the thread that created it:
-    #: multi-threaded processes need stub threads per address space.
+    #: Every tracer host thread gets its own stub thread in the address
+    #: space's stub process (``process.StubProcess``), so threads work.
     supports_threads = True
 
     def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
