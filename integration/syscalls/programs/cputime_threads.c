@@ -3,7 +3,8 @@
  * the main thread sleeps, RUSAGE_THREAD vs RUSAGE_SELF,
  * /proc/self/task/TID/stat, a POSIX timer on another thread's CPU clock
  * signalling the main thread (SIGEV_THREAD_ID), ITIMER_PROF driven by a
- * thread, and a joined thread's time staying in the process's. Only
+ * thread, clock_nanosleep on CPU clocks the spinner drives, and a joined
+ * thread's time staying in the process's. Only
  * booleans with generous bounds are printed. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -98,6 +99,27 @@ int main(void) {
     printf("task stat: spinner utime > main utime: %d\n",
            stat_utime(spinner_tid) > stat_utime(main_tid));
     printf("task stat: spinner utime >= 10 ticks: %d\n", stat_utime(spinner_tid) >= 10);
+
+    /* clock_nanosleep on CPU clocks other threads drive. */
+    struct timespec d = {0, 50000000}, t0;
+    printf("nanosleep on own thread clock: %d\n", clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &d, NULL));
+    double before = now(tclock);
+    printf("nanosleep on the spinner's clock: %d\n", clock_nanosleep(tclock, 0, &d, NULL));
+    printf("spinner's clock advanced 50 ms: %d\n", now(tclock) - before >= 0.05);
+    before = now(CLOCK_PROCESS_CPUTIME_ID);
+    printf("nanosleep on the process clock: %d\n",
+           clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &d, NULL));
+    printf("process clock advanced 50 ms: %d\n", now(CLOCK_PROCESS_CPUTIME_ID) - before >= 0.05);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    t0.tv_nsec += 50000000;
+    if (t0.tv_nsec >= 1000000000) {
+        t0.tv_sec++;
+        t0.tv_nsec -= 1000000000;
+    }
+    printf("absolute nanosleep on the process clock: %d\n",
+           clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, TIMER_ABSTIME, &t0, NULL));
+    printf("process clock reached it: %d\n",
+           now(CLOCK_PROCESS_CPUTIME_ID) >= t0.tv_sec + t0.tv_nsec / 1e9);
 
     /* A timer on the spinner's clock signals the (sleeping) main thread. */
     signal(SIGUSR1, on_timer);
