@@ -47,6 +47,9 @@ CPUCLOCK_SCHED = 2
 CPUCLOCK_MAX = 3
 CPUCLOCK_PERTHREAD = 4
 
+#: USER_HZ: times(2), /proc and SIGCHLD report CPU time in 1/100 s ticks.
+NS_PER_CLOCK_TICK = 10_000_000
+
 #: The clock of every transition and sample off the hot path
 #: (CLOCK_MONOTONIC, as the run loop's and the timer service's).
 clock_ns = time.monotonic_ns

@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sentry.kernel import timers
-from sentry.kernel.cputime import reaped_usage, task_exited
+from sentry.kernel.cputime import NS_PER_CLOCK_TICK, reaped_usage, task_exited
 from sentry.kernel.exit import ExitStatus
 from sentry.kernel.sessions import session_leader_exited
 from sentry.kernel.signals import (
@@ -229,10 +229,13 @@ class ProcessTree:
     @staticmethod
     def _child_info(tg: ThreadGroup, status: ExitStatus) -> SigInfo:
         uid = tg.leader.creds.uid
+        # The dead process's CPU time in clock ticks (kernel/signal.c
+        # do_notify_parent: si_utime/si_stime); every thread's is in dead_cpu.
+        utime, stime = (ns // NS_PER_CLOCK_TICK for ns in tg.dead_cpu)
         if status.signo:
             # No core files are written in the sandbox: never CLD_DUMPED.
-            return SigInfo.child(CLD_KILLED, tg.tgid, uid, status.signo)
-        return SigInfo.child(CLD_EXITED, tg.tgid, uid, status.code & 0xFF)
+            return SigInfo.child(CLD_KILLED, tg.tgid, uid, status.signo, utime=utime, stime=stime)
+        return SigInfo.child(CLD_EXITED, tg.tgid, uid, status.code & 0xFF, utime=utime, stime=stime)
 
     def _reaper_for(self, tg: ThreadGroup) -> ThreadGroup | None:
         # kernel/exit.c find_new_reaper: the nearest live subreaper ancestor,
