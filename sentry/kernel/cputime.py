@@ -35,10 +35,34 @@ if TYPE_CHECKING:
     from sentry.kernel.task import Task
     from sentry.kernel.thread_group import ThreadGroup
 
-__all__ = ["BLOCKED", "RUNNING_APP", "RUNNING_SYS", "CpuAccount"]
-
-#: Task states (gVisor TaskGoroutineRunningApp / RunningSys /
-#: BlockedInterruptible) are RUNNING_APP, RUNNING_SYS and BLOCKED.
+__all__ = [  # the task states and the account are re-exported for the kernel
+    "BLOCKED",
+    "CPUCLOCK_MAX",
+    "CPUCLOCK_PERTHREAD",
+    "CPUCLOCK_PROF",
+    "CPUCLOCK_SCHED",
+    "CPUCLOCK_VIRT",
+    "NS_PER_CLOCK_TICK",
+    "RUNNING_APP",
+    "RUNNING_SYS",
+    "CPUClock",
+    "CpuAccount",
+    "Usage",
+    "clock_ns",
+    "decode_clock",
+    "enter_blocked",
+    "group_cputime",
+    "group_usage",
+    "is_cpu_clock",
+    "leave_blocked",
+    "lookup_clock",
+    "make_clock",
+    "reaped_usage",
+    "running_threads",
+    "task_cputime",
+    "task_exited",
+    "thread_usage",
+]
 
 #: CPUCLOCK_WHICH values and the per-thread bit (include/linux/posix-timers.h).
 CPUCLOCK_PROF = 0

@@ -11,7 +11,13 @@ from sentry.abi.errors import EINVAL
 from sentry.abi.mm import PAGE_SIZE
 from sentry.kernel import SyscallArgs, Task
 from sentry.kernel.clocks import CLOCK_MONOTONIC, now_ns
-from sentry.kernel.cputime import Usage, group_cputime, group_usage, thread_usage
+from sentry.kernel.cputime import (
+    NS_PER_CLOCK_TICK,
+    Usage,
+    group_cputime,
+    group_usage,
+    thread_usage,
+)
 from sentry.syscalls._util import s32
 from sentry.syscalls.table import Support, syscall
 
@@ -24,7 +30,6 @@ RUSAGE_CHILDREN = -1
 RUSAGE_THREAD = 1
 #: struct rusage: ru_utime, ru_stime (timevals), then 14 longs from ru_maxrss.
 RUSAGE = struct.Struct("<qqqq14q")
-_NS_PER_TICK = 1_000_000_000 // USER_HZ
 
 
 def pack_rusage(usage: Usage) -> bytes:
@@ -40,7 +45,7 @@ def pack_rusage(usage: Usage) -> bytes:
 
 def clock_ticks(ns: int) -> int:
     """Nanoseconds as USER_HZ clock ticks (kernel/time/time.c nsec_to_clock_t)."""
-    return ns // _NS_PER_TICK
+    return ns // NS_PER_CLOCK_TICK
 
 
 @syscall(sysno.SYSINFO, "sysinfo", Support.PARTIAL, "no load average or swap; host memory totals")
@@ -70,7 +75,7 @@ def sys_times(t: Task, args: SyscallArgs) -> int:
             cuser, csys = children.user_ns, children.sys_ns
         ticks = (clock_ticks(user), clock_ticks(system), clock_ticks(cuser), clock_ticks(csys))
         t.mm.copy_out(args[0], struct.pack("<4q", *ticks))
-    return now_ns(CLOCK_MONOTONIC) // _NS_PER_TICK
+    return now_ns(CLOCK_MONOTONIC) // NS_PER_CLOCK_TICK
 
 
 @syscall(
