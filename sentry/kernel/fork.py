@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sentry.abi.errors import EAGAIN, EINTR, EINVAL, LinuxError
+from sentry.kernel.cputime import enter_blocked, leave_blocked
 from sentry.kernel.signals import SS_DISABLE, AltStack, SignalHandlers
 from sentry.kernel.thread_group import ThreadGroup
 
@@ -167,7 +168,7 @@ def clone(parent: Task, args: CloneArgs) -> int:
     kernel.start_task(child, fp=fp, set_child_tid=set_child_tid)
     if child.vfork_done is not None:
         # kernel/fork.c wait_for_vfork_done: killable only.
-        while not child.vfork_done.wait(0.05):
+        while not parent.sleep_uninterruptibly(child.vfork_done, 0.05):
             if parent.killed is not None:
                 break
     return tid
@@ -269,6 +270,9 @@ def _run_on_lender(parent: Task, child: Task, fp: bytes, set_child_tid: int) -> 
             child.mm.copy_out(set_child_tid, child.tid.to_bytes(4, "little"))
         except LinuxError:
             pass
+    # The parent sleeps while its thread runs the child: none of that
+    # time is the parent's.
+    enter_blocked(parent)
     try:
         status = child.run()
     except VforkHandoff:
@@ -282,6 +286,7 @@ def _run_on_lender(parent: Task, child: Task, fp: bytes, set_child_tid: int) -> 
             kernel.tasks.pop(child.tid, None)
         kernel.exit_process(child, status)
     finally:
+        leave_blocked(parent)
         set_current_task(parent)
         # The stub thread carried the child's FP state: give the parent back its own.
         parent.context.set_fp_state(parent.mm.address_space, fp)

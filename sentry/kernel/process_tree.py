@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sentry.kernel import timers
+from sentry.kernel.cputime import NS_PER_CLOCK_TICK, reaped_usage, task_exited
 from sentry.kernel.exit import ExitStatus
 from sentry.kernel.sessions import session_leader_exited
 from sentry.kernel.signals import (
@@ -166,7 +167,7 @@ class ProcessTree:
             with self.tree_lock:
                 if not tg.stopped_by or t.killed is not None:
                     return
-            t._wakeup.wait(0.5)
+            t.sleep_uninterruptibly(t._wakeup, 0.5)
             t._wakeup.clear()
 
     def _notify_stop_change(self, tg: ThreadGroup, code: int, signo: int) -> None:
@@ -202,6 +203,7 @@ class ProcessTree:
             session_leader_exited(t)
         with self.tree_lock:
             if t in tg.tasks:
+                task_exited(t)
                 tg.tasks.remove(t)
             tg.exit_status = status
             tg.stopped_by = 0
@@ -230,10 +232,13 @@ class ProcessTree:
     @staticmethod
     def _child_info(tg: ThreadGroup, status: ExitStatus) -> SigInfo:
         uid = tg.leader.creds.uid
+        # The dead process's CPU time in clock ticks (kernel/signal.c
+        # do_notify_parent: si_utime/si_stime); every thread's is in dead_cpu.
+        utime, stime = (ns // NS_PER_CLOCK_TICK for ns in tg.dead_cpu)
         if status.signo:
             # No core files are written in the sandbox: never CLD_DUMPED.
-            return SigInfo.child(CLD_KILLED, tg.tgid, uid, status.signo)
-        return SigInfo.child(CLD_EXITED, tg.tgid, uid, status.code & 0xFF)
+            return SigInfo.child(CLD_KILLED, tg.tgid, uid, status.signo, utime=utime, stime=stime)
+        return SigInfo.child(CLD_EXITED, tg.tgid, uid, status.code & 0xFF, utime=utime, stime=stime)
 
     def _reaper_for(self, tg: ThreadGroup) -> ThreadGroup | None:
         # kernel/exit.c find_new_reaper: the nearest live subreaper ancestor,
@@ -278,8 +283,11 @@ class ProcessTree:
         self.thread_groups.pop(tg.tgid, None)
 
     def reap(self, tg: ThreadGroup) -> None:
-        """wait(2) collected ``tg``."""
+        """wait(2) collected ``tg``: its CPU time and that of the children
+        it reaped go to the parent (kernel/exit.c wait_task_zombie)."""
         with self.tree_lock:
+            if tg.parent is not None:
+                tg.parent.children_usage.add(reaped_usage(tg, self.tree_lock))
             self._reap(tg)
 
     def live_counts(self) -> dict[str, int]:

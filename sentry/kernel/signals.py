@@ -187,9 +187,12 @@ class SigInfo:
         return cls(signo, code, 0, struct.pack("<Q", addr))
 
     @classmethod
-    def child(cls, code: int, pid: int, uid: int, status: int) -> SigInfo:
-        """SIGCHLD: _sigchld.si_pid, si_uid, si_status (utime/stime zero)."""
-        return cls(SIGCHLD, code, 0, struct.pack("<iIi4xqq", pid, uid, status, 0, 0))
+    def child(
+        cls, code: int, pid: int, uid: int, status: int, *, utime: int = 0, stime: int = 0
+    ) -> SigInfo:
+        """SIGCHLD: _sigchld.si_pid, si_uid, si_status, si_utime, si_stime
+        (clock ticks; waitid(2)'s siginfo leaves the times 0)."""
+        return cls(SIGCHLD, code, 0, struct.pack("<iIi4xqq", pid, uid, status, utime, stime))
 
     @property
     def sender_pid(self) -> int:

@@ -5,7 +5,8 @@ One host thread per task. The loop is: switch into the application until it
 traps, serve the trap (a syscall through the table, a fault through ``mm``),
 repeat. This is the hot path: the table is a list indexed by number, the
 arguments one tuple, and tracing is done by wrapping the table (nothing here
-checks whether strace is on).
+checks whether strace is on). CPU time is accounted around the switch (one
+clock read on each side, see ``cputime``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentry.abi import sysno
 from sentry.abi.errors import ENOSYS, LinuxError
+from sentry.kernel.cputime import CpuAccount, enter_blocked, leave_blocked
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exit import ExitStatus, SentryBug, TaskExit
 from sentry.kernel.rlimits import RLimits
@@ -142,6 +144,10 @@ class Task:
         self.nice = 0
         self.personality = 0
         self.start_time_ns = 0
+        #: CPU-time account, moved by this task's thread (``cputime``).
+        self.cpu = CpuAccount()
+        #: Page faults the Sentry served (rusage ru_minflt).
+        self.minflt = 0
         self.thread: threading.Thread | None = None
         self._killed: ExitStatus | None = None
         # A one-shot wake-up token: set by wake() (a signal, a kill, a
@@ -230,8 +236,14 @@ class Task:
         syscall_args = regs.syscall_args  # rdi rsi rdx r10 r8 r9 in one C call
         pending = self.pending
         deliver = self._deliver_signals
+        # Time inside the switch is user time, outside it system time
+        # (gVisor task_run.go runApp); Task.block takes sleeps out.
+        enter_app = self.cpu.enter_app
+        leave_app = self.cpu.leave_app
         while True:
+            enter_app()
             trap = switch(self.mm.address_space, regs)
+            leave_app()
             if trap.__class__ is SyscallTrap:
                 nr = regs.orig_rax
                 handler = handlers[nr] if 0 <= nr < n_handlers else None
@@ -266,6 +278,7 @@ class Task:
                     deliver()
             elif trap.__class__ is FaultTrap:
                 assert isinstance(trap, FaultTrap)
+                self.minflt += 1
                 try:
                     handled = self.mm.handle_fault(trap.addr, trap.access)
                 except LinuxError as err:
@@ -374,11 +387,25 @@ class Task:
         include/linux/wait.h ___wait_event)."""
         if self.interrupted():
             return True
-        self._wakeup.wait(timeout)
+        enter_blocked(self)
+        try:
+            self._wakeup.wait(timeout)
+        finally:
+            leave_blocked(self)
         # Cleared after the wait: a wake-up that lands between the wait and
         # the clear is not lost, because the caller re-checks its condition.
         self._wakeup.clear()
         return self.interrupted()
+
+    def sleep_uninterruptibly(self, event: threading.Event, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds on ``event`` without counting the
+        time as CPU time (a group stop, a vfork parent); returns whether it
+        was set."""
+        enter_blocked(self)
+        try:
+            return event.wait(timeout)
+        finally:
+            leave_blocked(self)
 
     def wake(self) -> None:
         """Make ``block`` return so the task re-checks what it waits for (a

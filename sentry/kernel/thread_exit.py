@@ -20,6 +20,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from sentry.kernel.cputime import task_exited
 from sentry.kernel.exit import ExitStatus, TaskExit
 from sentry.kernel.process_tree import ProcessTree
 from sentry.kernel.robust_futex import mm_release
@@ -75,6 +76,7 @@ class ThreadExit(ProcessTree):
                     log.exception("releasing the context of task %d failed: %s", t.tid, exc)
         with self.tree_lock:
             if t in tg.tasks:
+                task_exited(t)
                 tg.tasks.remove(t)
             last = not tg.tasks
             was_leader = t is tg.leader

@@ -14,8 +14,10 @@ tasks (``Task.block``) and are woken by ``Kernel.notify_parent``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
+from sentry.kernel.cputime import Usage
 from sentry.kernel.exit import ExitStatus
 from sentry.kernel.signals import SIGCHLD, PendingSignals
 
@@ -59,6 +61,33 @@ class ThreadGroup:
         #: A thread in execve that is killing the others (de_thread): their
         #: deaths do not end the group.
         self.exec_task: Task | None = None
+        #: CPU time (user_ns, sys_ns) and minor faults of the threads that
+        #: exited, and the largest resident set seen at a thread's exit
+        #: (``signal_struct`` utime/stime/min_flt/maxrss; kernel/exit.c
+        #: __exit_signal). Written under the tree lock.
+        self.dead_cpu = (0, 0)
+        self.dead_minflt = 0
+        self.maxrss_kb = 0
+        #: Usage of the children this process reaped with wait(2)
+        #: (cutime/cstime/cmin_flt/cmaxrss).
+        self.children_usage = Usage()
+        #: CPU timers (``sentry.kernel.cpu_timers.CPUTimer``) on this
+        #: process's clocks that stopped checking because every thread
+        #: was blocked; a thread that wakes restarts them.
+        self.parked_cpu_timers: list[Any] = []
+        self._parked_lock = threading.Lock()
+
+    def park_cpu_timer(self, timer: Any) -> None:
+        """Stop checking ``timer`` until a thread of this process runs."""
+        with self._parked_lock:
+            if timer not in self.parked_cpu_timers:
+                self.parked_cpu_timers.append(timer)
+
+    def take_parked_cpu_timers(self) -> list[Any]:
+        """The parked timers, now unparked (each is returned to one caller)."""
+        with self._parked_lock:
+            timers, self.parked_cpu_timers = self.parked_cpu_timers, []
+        return timers
 
     def final_status(self, last: ExitStatus) -> ExitStatus:
         """The status wait(2) reports once the last thread (which ended

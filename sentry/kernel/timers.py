@@ -9,9 +9,11 @@ timer is armed earlier): nothing polls. An expiry calls the timer's
 it).
 
 Timers are per process (``ProcessTimers``): ITIMER_REAL (alarm(2),
-setitimer(2)) and the timer_create(2) family. Deadlines are kept on the
-host's CLOCK_MONOTONIC; a CLOCK_REALTIME timer is converted when armed (a
-later change of the host's wall clock does not move it).
+setitimer(2)), ITIMER_VIRTUAL and ITIMER_PROF, and the timer_create(2)
+family. Deadlines of wall-clock timers are kept on the host's
+CLOCK_MONOTONIC; a CLOCK_REALTIME timer is converted when armed (a later
+change of the host's wall clock does not move it). Timers on CPU clocks
+are ``cpu_timers.CPUTimer``s, checked by wall-clock timers of this service.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 
 from sentry.abi.errors import EAGAIN, EINVAL
 from sentry.kernel.clocks import CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_TAI
+from sentry.kernel.cpu_timers import CPUTimer
+from sentry.kernel.cputime import CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUClock
 from sentry.kernel.signals import (
     DEFAULT_IGNORED,
     SI_TIMER,
@@ -35,7 +39,9 @@ from sentry.kernel.signals import (
     SIG_IGN,
     SIGALRM,
     SIGKILL,
+    SIGPROF,
     SIGSTOP,
+    SIGVTALRM,
     SigInfo,
 )
 
@@ -50,7 +56,8 @@ SIGEV_THREAD_ID = 4
 #: (bounded by RLIMIT_SIGPENDING in Linux; a fixed ceiling here).
 MAX_TIMERS = 4096
 
-#: Clocks timers may run on; all tick as the host's monotonic clock once armed.
+#: Wall clocks timers may run on; all tick as the host's monotonic clock
+#: once armed (CPU clocks are accepted too, see ``cputime.is_cpu_clock``).
 TIMER_CLOCKS = frozenset({CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI})
 
 
@@ -112,6 +119,10 @@ class Timer:
     def arm(self, deadline_ns: int, interval_ns: int) -> None:
         """Arm at a monotonic deadline (0 disarms)."""
         self.service.arm(self, deadline_ns, interval_ns)
+
+    def now_ns(self) -> int:
+        """The clock deadlines are measured in (CLOCK_MONOTONIC)."""
+        return time.monotonic_ns()
 
     def remaining_ns(self) -> int:
         """Time to the next expiry (0 if disarmed)."""
@@ -194,17 +205,19 @@ class PosixTimer:
     notify: int
     value: int  # sigval
     target: Any  # the task signalled (SIGEV_THREAD_ID: that thread)
-    timer: Timer
+    timer: Timer | CPUTimer
 
 
 class ProcessTimers:
-    """A process's ITIMER_REAL and POSIX timers (``signal_struct`` fields)."""
+    """A process's interval timers and POSIX timers (``signal_struct`` fields)."""
 
     def __init__(self, service: TimerService, task: Any) -> None:
         self.service = service
         self.task = task
         self.lock = threading.Lock()
         self.real = Timer(service, self._real_fired)
+        #: ITIMER_VIRTUAL and ITIMER_PROF, made on first use.
+        self._cpu_itimers: dict[int, CPUTimer] = {}
         self.posix: dict[int, PosixTimer] = {}
         self._next_id = 0
 
@@ -213,6 +226,30 @@ class ProcessTimers:
             self.release()  # the process is gone: stop its timers
             return
         signal_process(self.task, SIGALRM)
+
+    def _new_check_timer(self, callback: Callable[[Any], None]) -> Timer:
+        return Timer(self.service, callback)
+
+    def cpu_itimer(self, which: int) -> CPUTimer:
+        """ITIMER_VIRTUAL (``CPUCLOCK_VIRT``: user time, SIGVTALRM) or
+        ITIMER_PROF (``CPUCLOCK_PROF``: user + system time, SIGPROF) of the
+        whole process (kernel/time/itimer.c set_cpu_itimer)."""
+        with self.lock:
+            timer = self._cpu_itimers.get(which)
+            if timer is None:
+                signo = SIGVTALRM if which == CPUCLOCK_VIRT else SIGPROF
+                assert which in (CPUCLOCK_VIRT, CPUCLOCK_PROF)
+                clock = CPUClock(self.task.thread_group, False, which, self.task.kernel.tree_lock)
+
+                def fired(_timer: CPUTimer, signo: int = signo) -> None:
+                    if _dead(self.task):
+                        self.release()
+                        return
+                    signal_process(self.task, signo)
+
+                timer = CPUTimer(self._new_check_timer, fired, clock)
+                self._cpu_itimers[which] = timer
+            return timer
 
     # -- POSIX timers ----------------------------------------------------------------
     def reserve_id(self) -> int:
@@ -229,24 +266,31 @@ class ProcessTimers:
             return tid
 
     def create(  # noqa: PLR0917
-        self, tid: int, clock: int, signo: int, notify: int, value: int | None, target: Any
+        self,
+        tid: int,
+        clock: int,
+        signo: int,
+        notify: int,
+        value: int | None,
+        target: Any,
+        cpu_clock: CPUClock | None = None,
     ) -> int:
-        """Install timer ``tid`` (from ``reserve_id``)."""
+        """Install timer ``tid`` (from ``reserve_id``); ``cpu_clock`` is the
+        resolved clock of a timer on a CPU clock."""
+        timer: Timer | CPUTimer
+        if cpu_clock is not None:
+            timer = CPUTimer(self._new_check_timer, self._posix_fired, cpu_clock)
+        else:
+            timer = Timer(self.service, self._posix_fired)
         with self.lock:
             pt = PosixTimer(
-                tid,
-                clock,
-                signo,
-                notify,
-                tid if value is None else value,
-                target,
-                Timer(self.service, self._posix_fired),
+                tid, clock, signo, notify, tid if value is None else value, target, timer
             )
             pt.timer.owner = pt
             self.posix[tid] = pt
             return tid
 
-    def _posix_fired(self, timer: Timer) -> None:
+    def _posix_fired(self, timer: Timer | CPUTimer) -> None:
         pt = timer.owner
         if not isinstance(pt, PosixTimer):
             return
@@ -277,6 +321,9 @@ class ProcessTimers:
         with self.lock:
             timers = list(self.posix.values())
             self.posix.clear()
+            itimers = list(self._cpu_itimers.values())
+        for itimer in itimers:
+            itimer.arm(0, 0)
         for pt in timers:
             pt.timer.arm(0, 0)
 
@@ -311,7 +358,7 @@ def process_timers(task: Any) -> ProcessTimers:
 
 
 def on_exec(task: Any) -> None:
-    """execve(2): POSIX timers are deleted, ITIMER_REAL carries over
+    """execve(2): POSIX timers are deleted, the interval timers carry over
     (kernel/exec.c begin_new_exec -> exit_itimers; man 2 execve). For the
     exec code to call once the new image is in place."""
     owner = getattr(task, "thread_group", None) or task

@@ -11,15 +11,15 @@ from sentry.kernel import SyscallArgs, Task
 from sentry.kernel.clocks import (
     CLOCK_MONOTONIC,
     CLOCK_MONOTONIC_COARSE,
-    CLOCK_PROCESS_CPUTIME_ID,
     CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE,
-    CLOCK_THREAD_CPUTIME_ID,
     COARSE_RESOLUTION_NS,
     HOST_CLOCKS,
     now_ns,
-    thread_cputime_ns,
 )
+from sentry.kernel.cpu_timers import CPUTimer
+from sentry.kernel.cputime import CPUCLOCK_SCHED, CPUClock, decode_clock, is_cpu_clock, lookup_clock
+from sentry.kernel.timers import Timer, timer_service
 from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, TIMEVAL, ns_timespec, s32, timespec_ns
 from sentry.syscalls.table import Support, syscall
 
@@ -29,16 +29,17 @@ TIMER_ABSTIME = 1
 def _clock_ns(t: Task, clock: int) -> int:
     if clock in HOST_CLOCKS:
         return now_ns(clock)
-    if clock in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
-        return thread_cputime_ns()
+    if is_cpu_clock(clock):
+        return lookup_clock(t, clock, gettime=True).now_ns()
     raise EINVAL
 
 
 @syscall(
     sysno.CLOCK_GETTIME,
     "clock_gettime",
-    Support.PARTIAL,
-    "host-backed clocks; CPU-time clocks measure the task's Sentry thread; no per-pid CPU clocks",
+    Support.FULL,
+    "host-backed clocks; CPU clocks (own, clock_getcpuclockid, pthread_getcpuclockid) count "
+    "time in application code as user and time in the Sentry as system time",
 )
 def sys_clock_gettime(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clock_gettime(2)."""
@@ -50,10 +51,15 @@ def sys_clock_gettime(t: Task, args: SyscallArgs) -> int:
 def sys_clock_getres(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clock_getres(2).
 
-    1 ns for high-resolution clocks, one tick for coarse ones."""
+    1 ns for high-resolution clocks, one tick for coarse ones and for the
+    PROF/VIRT CPU clocks (kernel/time/posix-cpu-timers.c posix_cpu_clock_getres)."""
     clock = s32(args[0])
-    _clock_ns(t, clock)  # EINVAL for unknown clocks
     res = COARSE_RESOLUTION_NS if clock in (CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE) else 1
+    if is_cpu_clock(clock):
+        if lookup_clock(t, clock, gettime=False).which != CPUCLOCK_SCHED:
+            res = COARSE_RESOLUTION_NS
+    elif clock not in HOST_CLOCKS:
+        raise EINVAL
     if args[1]:
         t.mm.copy_out(args[1], ns_timespec(res))
     return 0
@@ -115,25 +121,67 @@ def sys_nanosleep(t: Task, args: SyscallArgs) -> int:
     return _relative_sleep(t, CLOCK_MONOTONIC, now_ns(CLOCK_MONOTONIC) + ns, args[1])
 
 
+def _cpu_sleep_until(t: Task, clock: CPUClock, deadline_ns: int) -> bool:
+    """Sleep until CPU clock ``clock`` reaches ``deadline_ns`` (other
+    threads or processes must run it); False if interrupted first. A
+    one-shot CPU timer wakes the task (kernel/time/posix-cpu-timers.c
+    do_cpu_nanosleep)."""
+    if clock.now_ns() >= deadline_ns:
+        return True
+    service = timer_service(t.kernel)
+    timer = CPUTimer(lambda check: Timer(service, check), lambda _timer: t.wake(), clock)
+    timer.arm(deadline_ns, 0)
+    try:
+        while clock.now_ns() < deadline_ns:
+            if t.block(None):
+                return False
+        return True
+    finally:
+        timer.arm(0, 0)
+
+
+def _cpu_nanosleep(t: Task, clock_id: int, flags: int, ns: int, rem_addr: int) -> int:
+    """clock_nanosleep(2) on a CPU clock. The caller's own thread clock
+    cannot advance while it sleeps: EINVAL (posix_cpu_nsleep)."""
+    pid, per_thread, _ = decode_clock(clock_id)
+    if per_thread and pid in (0, t.tid):
+        raise EINVAL
+    clock = lookup_clock(t, clock_id, gettime=False)
+    if flags & TIMER_ABSTIME:
+        if not _cpu_sleep_until(t, clock, ns):
+            raise ERESTARTNOHAND
+        return 0
+    return _cpu_relative_sleep(t, clock, clock.now_ns() + ns, rem_addr)
+
+
+def _cpu_relative_sleep(t: Task, clock: CPUClock, deadline_ns: int, rem_addr: int) -> int:
+    """The relative form: the CPU time left goes to ``rem_addr`` and
+    restart_syscall(2) sleeps on to the same deadline."""
+    if _cpu_sleep_until(t, clock, deadline_ns):
+        return 0
+    if rem_addr:
+        t.mm.copy_out(rem_addr, ns_timespec(max(0, deadline_ns - clock.now_ns())))
+    t.restart_block = lambda rt: _cpu_relative_sleep(rt, clock, deadline_ns, rem_addr)
+    raise ERESTART_RESTARTBLOCK
+
+
 @syscall(
     sysno.CLOCK_NANOSLEEP,
     "clock_nanosleep",
-    Support.PARTIAL,
-    "CPU-time clocks sleep in wall-clock time; interruptible with Linux's restart rules",
+    note="CPU clocks (a process's, another thread's) sleep until that clock reaches the time; "
+    "interruptible with Linux's restart rules",
 )
 def sys_clock_nanosleep(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall clock_nanosleep(2); TIMER_ABSTIME sleeps until
     an absolute time and, interrupted, restarts whole unless a handler ran
     (ERESTARTNOHAND, kernel/time/hrtimer.c do_nanosleep)."""
     clock, flags = s32(args[0]), args[1]
-    if clock in (CLOCK_THREAD_CPUTIME_ID,):
-        raise EINVAL
-    if clock not in HOST_CLOCKS and clock != CLOCK_PROCESS_CPUTIME_ID:
+    if is_cpu_clock(clock):
+        ns = timespec_ns(t.mm.copy_in(args[2], TIMESPEC.size))
+        return _cpu_nanosleep(t, clock, flags, ns, args[3])
+    if clock not in HOST_CLOCKS:
         raise EINVAL
     ns = timespec_ns(t.mm.copy_in(args[2], TIMESPEC.size))
-    if clock == CLOCK_PROCESS_CPUTIME_ID:
-        clock = CLOCK_MONOTONIC
-        flags &= ~TIMER_ABSTIME
     if flags & TIMER_ABSTIME:
         if not _sleep_until(t, clock, ns):
             raise ERESTARTNOHAND

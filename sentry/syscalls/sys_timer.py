@@ -11,6 +11,8 @@ from sentry.abi import sysno
 from sentry.abi.errors import EINVAL
 from sentry.kernel import SyscallArgs, Task
 from sentry.kernel.clocks import now_ns
+from sentry.kernel.cpu_timers import CPUTimer
+from sentry.kernel.cputime import CPUCLOCK_PROF, CPUCLOCK_VIRT, is_cpu_clock, lookup_clock
 from sentry.kernel.signals import NSIG, SIGALRM
 from sentry.kernel.timers import (
     SIGEV_NONE,
@@ -54,6 +56,27 @@ def _timeval(ns: int) -> tuple[int, int]:
     return divmod(usec, 1_000_000)
 
 
+#: setitimer's ``which`` -> the CPU clock of its timer.
+_CPU_ITIMERS = {ITIMER_VIRTUAL: CPUCLOCK_VIRT, ITIMER_PROF: CPUCLOCK_PROF}
+
+
+def _itimer_cpu(t: Task, which: int) -> tuple[int, int]:
+    """(interval, value) of ITIMER_VIRTUAL/ITIMER_PROF in ns of CPU time."""
+    timer = process_timers(t).cpu_itimer(_CPU_ITIMERS[which])
+    return timer.interval_ns, timer.remaining_ns()
+
+
+def _set_cpu(t: Task, which: int, interval_ns: int, value_ns: int) -> tuple[int, int]:
+    """Arm ITIMER_VIRTUAL/ITIMER_PROF ``value_ns`` of the process's CPU
+    time from now (kernel/time/itimer.c set_cpu_itimer)."""
+    timers = process_timers(t)
+    timer = timers.cpu_itimer(_CPU_ITIMERS[which])
+    with timers.lock:
+        old = (timer.interval_ns, timer.remaining_ns())
+        timer.arm(timer.now_ns() + value_ns if value_ns else 0, interval_ns)
+    return old
+
+
 def _itimer_real(t: Task) -> tuple[int, int]:
     """(interval, value) of ITIMER_REAL in ns."""
     real = process_timers(t).real
@@ -86,19 +109,14 @@ def _pack_itimerval(interval_ns: int, value_ns: int) -> bytes:
     return _ITIMERVAL.pack(*_timeval(interval_ns), *_timeval(value_ns))
 
 
-@syscall(
-    sysno.GETITIMER,
-    "getitimer",
-    Support.PARTIAL,
-    "ITIMER_VIRTUAL and ITIMER_PROF always read as disarmed (they cannot be set)",
-)
+@syscall(sysno.GETITIMER, "getitimer")
 def sys_getitimer(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall getitimer(2)."""
     which = s32(args[0])
     if which == ITIMER_REAL:
         out = _pack_itimerval(*_itimer_real(t))
     elif which in (ITIMER_VIRTUAL, ITIMER_PROF):
-        out = _pack_itimerval(0, 0)
+        out = _pack_itimerval(*_itimer_cpu(t, which))
     else:
         raise EINVAL
     t.mm.copy_out(args[1], out)
@@ -108,8 +126,8 @@ def sys_getitimer(t: Task, args: SyscallArgs) -> int:
 @syscall(
     sysno.SETITIMER,
     "setitimer",
-    Support.PARTIAL,
-    "ITIMER_REAL; ITIMER_VIRTUAL/ITIMER_PROF (CPU time) only disarm, arming them is EINVAL",
+    note="ITIMER_VIRTUAL counts time in application code, ITIMER_PROF that plus time in the "
+    "Sentry; CPU timers are checked from the timer thread (at least 100 us apart)",
 )
 def sys_setitimer(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall setitimer(2). A NULL new value disarms (as
@@ -122,9 +140,7 @@ def sys_setitimer(t: Task, args: SyscallArgs) -> int:
         isec, iusec, vsec, vusec = _ITIMERVAL.unpack(t.mm.copy_in(args[1], _ITIMERVAL.size))
         interval_ns, value_ns = _timeval_ns(isec, iusec), _timeval_ns(vsec, vusec)
     if which != ITIMER_REAL:
-        if value_ns:
-            raise EINVAL("CPU-time interval timers are not supported")
-        old = (0, 0)
+        old = _set_cpu(t, which, interval_ns, value_ns)
     else:
         old = _set_real(t, interval_ns, value_ns)
     if args[2]:
@@ -137,12 +153,16 @@ def sys_setitimer(t: Task, args: SyscallArgs) -> int:
     sysno.TIMER_CREATE,
     "timer_create",
     Support.PARTIAL,
-    "REALTIME, MONOTONIC, BOOTTIME and TAI clocks; no CPU-time clocks",
+    "REALTIME, MONOTONIC, BOOTTIME, TAI and CPU clocks (own, another process's, a thread's); "
+    "no *_ALARM clocks",
 )
 def sys_timer_create(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall timer_create(2)."""
     clock = s32(args[0])
-    if clock not in TIMER_CLOCKS:
+    cpu_clock = None
+    if is_cpu_clock(clock):
+        cpu_clock = lookup_clock(t, clock, gettime=False)
+    elif clock not in TIMER_CLOCKS:
         raise EINVAL(f"timer_create: clock {clock} is not supported")
     timers = process_timers(t)
     timer_id = timers.reserve_id()
@@ -163,9 +183,9 @@ def sys_timer_create(t: Task, args: SyscallArgs) -> int:
             raise EINVAL
         if kind != SIGEV_NONE and not 0 < signo <= NSIG:
             raise EINVAL
-        timers.create(timer_id, clock, signo, notify, value, target)
+        timers.create(timer_id, clock, signo, notify, value, target, cpu_clock)
     else:
-        timers.create(timer_id, clock, SIGALRM, SIGEV_SIGNAL, None, target)
+        timers.create(timer_id, clock, SIGALRM, SIGEV_SIGNAL, None, target, cpu_clock)
     try:
         t.mm.copy_out(args[2], struct.pack("<i", timer_id))
     except BaseException:
@@ -190,6 +210,11 @@ def sys_timer_settime(t: Task, args: SyscallArgs) -> int:
         old = (timer.interval_ns, timer.remaining_ns())
         if not value_ns:
             timer.arm(0, 0)
+        elif isinstance(timer, CPUTimer):
+            # A CPU clock's absolute value is the deadline itself.
+            deadline = value_ns if args[1] & TIMER_ABSTIME else timer.now_ns() + value_ns
+            timer.overrun = 0
+            timer.arm(max(deadline, 1), interval_ns)
         else:
             if args[1] & TIMER_ABSTIME:
                 value_ns = max(0, value_ns - now_ns(pt.clock))

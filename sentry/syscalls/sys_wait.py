@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sentry.abi import sysno
 from sentry.abi.errors import ECHILD, EINVAL, ERESTARTSYS
 from sentry.kernel import SyscallArgs, Task
+from sentry.kernel.cputime import reaped_usage
 from sentry.kernel.signals import (
     CLD_CONTINUED,
     CLD_EXITED,
@@ -19,6 +20,7 @@ from sentry.kernel.signals import (
 )
 from sentry.kernel.thread_group import ThreadGroup
 from sentry.syscalls._util import s32
+from sentry.syscalls.sys_info import pack_rusage
 from sentry.syscalls.table import Support, syscall
 
 WNOHANG = 1
@@ -34,8 +36,6 @@ P_ALL = 0
 P_PID = 1
 P_PGID = 2
 P_PIDFD = 3
-#: struct rusage: two timevals and 14 longs.
-RUSAGE_SIZE = 144
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,14 @@ def do_wait(t: Task, which: int, ident: int, options: int) -> _Event | None:
             raise ERESTARTSYS
 
 
-@syscall(sysno.WAIT4, "wait4", Support.PARTIAL, "rusage is reported as zeros")
+def _child_rusage(t: Task, event: _Event) -> bytes:
+    """The waited-for child's usage with that of its own reaped children
+    (kernel/exit.c wait_task_zombie -> getrusage(RUSAGE_BOTH)); a stop or
+    continue event reports the child's usage so far."""
+    return pack_rusage(reaped_usage(event.tg, t.kernel.tree_lock))
+
+
+@syscall(sysno.WAIT4, "wait4", note="rusage as getrusage(2) reports it")
 def sys_wait4(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall wait4(2)."""
     pid, status_addr, options, rusage_addr = s32(args[0]), args[1], args[2] & 0xFFFFFFFF, args[3]
@@ -123,11 +130,11 @@ def sys_wait4(t: Task, args: SyscallArgs) -> int:
     if status_addr:
         t.mm.copy_out(status_addr, struct.pack("<i", event.wait_status))
     if rusage_addr:
-        t.mm.copy_out(rusage_addr, bytes(RUSAGE_SIZE))
+        t.mm.copy_out(rusage_addr, _child_rusage(t, event))
     return event.tg.tgid
 
 
-@syscall(sysno.WAITID, "waitid", Support.PARTIAL, "no P_PIDFD (EINVAL); rusage is zeros")
+@syscall(sysno.WAITID, "waitid", Support.PARTIAL, "no P_PIDFD (EINVAL)")
 def sys_waitid(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall waitid(2)."""
     which, ident, info_addr, options = s32(args[0]), s32(args[1]), args[2], args[3] & 0xFFFFFFFF
@@ -158,6 +165,7 @@ def sys_waitid(t: Task, args: SyscallArgs) -> int:
             uid = event.tg.leader.creds.uid
             info = SigInfo.child(event.code, event.tg.tgid, uid, event.status)
             t.mm.copy_out(info_addr, info.pack()[:32])
-    if rusage_addr:
-        t.mm.copy_out(rusage_addr, bytes(RUSAGE_SIZE))
+    if rusage_addr and event is not None:
+        # Written only when a child was found (kernel/exit.c waitid: err > 0).
+        t.mm.copy_out(rusage_addr, _child_rusage(t, event))
     return 0

@@ -190,7 +190,7 @@ class ProcFilesystem(Filesystem):
                 "environ": lambda: render.mem_range(t, "env"),
                 "maps": lambda: render.maps(t),
                 "status": lambda: render.status(t, self.kernel()),
-                "stat": lambda: render.pid_stat(t, self.kernel()),
+                "stat": lambda: render.pid_stat(t, self.kernel(), whole=not prefix),
                 "statm": lambda: render.statm(t),
                 "comm": lambda: t.comm.encode()[:15] + b"\n",
                 "mounts": lambda: render.mounts(self.kernel().vfs, _fs(t).root),

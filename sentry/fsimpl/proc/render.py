@@ -6,6 +6,7 @@ import os
 import time
 from typing import Any
 
+from sentry.kernel.cputime import group_usage, thread_usage
 from sentry.kernel.sessions import controlling_tty
 from sentry.vfs.context import current_task
 from sentry.vfs.mount import VirtualDentry
@@ -172,16 +173,35 @@ def _start_ticks(t: Any, kernel: Any) -> int:
     return max(0, start - boot) * USER_HZ // 1_000_000_000 if start else 0
 
 
-def pid_stat(t: Any, kernel: Any) -> bytes:
-    """/proc/PID/stat (fs/proc/array.c do_task_stat): 52 fields; CPU times
-    are zero (the Sentry does not account them yet)."""
+def _ticks(ns: int) -> int:
+    return ns * USER_HZ // 1_000_000_000
+
+
+def _cpu_fields(t: Any, kernel: Any, whole: bool) -> list[str]:
+    """minflt cminflt majflt cmajflt utime stime cutime cstime: the whole
+    process's for /proc/PID/stat, the thread's own for
+    /proc/PID/task/TID/stat; the children's are the process's either way
+    (fs/proc/array.c do_task_stat)."""
+    tg = t.thread_group
+    usage = group_usage(tg, kernel.tree_lock) if whole else thread_usage(t)
+    with kernel.tree_lock:
+        c = tg.children_usage
+        cuser, csys, cminflt = c.user_ns, c.sys_ns, c.minflt
+    values = [usage.minflt, cminflt, 0, 0, _ticks(usage.user_ns), _ticks(usage.sys_ns)]
+    return [str(v) for v in [*values, _ticks(cuser), _ticks(csys)]]
+
+
+def pid_stat(t: Any, kernel: Any, *, whole: bool = True) -> bytes:
+    """/proc/PID/stat (fs/proc/array.c do_task_stat): 52 fields; with
+    ``whole`` the CPU times and faults are the process's, else the
+    thread's (/proc/PID/task/TID/stat)."""
     threads = sum(1 for x in list(kernel.tasks.values()) if x.tgid == t.tgid)
     vsize = _vm_kb(t) * 1024
     tty_nr, tpgid = _ctty(t)
     pgid, sid = getattr(t, "pgid", t.tgid), getattr(t, "sid", t.tgid)
     nice = getattr(t, "nice", 0)
     fields = [str(t.tid), f"({t.comm[:15]})", task_state(t), str(t.ppid()), str(pgid), str(sid)]
-    fields += [str(tty_nr), str(tpgid), "4194304"] + ["0"] * 8
+    fields += [str(tty_nr), str(tpgid), "4194304", *_cpu_fields(t, kernel, whole)]
     fields += [str(20 + nice), str(nice), str(threads), "0", str(_start_ticks(t, kernel))]
     fields += [str(vsize), str(vsize // PAGE)] + ["0"] * 29
     return (" ".join(fields[:52]) + "\n").encode()

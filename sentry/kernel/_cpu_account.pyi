@@ -1,0 +1,19 @@
+"""Type stub for the Cython module ``sentry.kernel._cpu_account``."""
+
+RUNNING_APP: int
+RUNNING_SYS: int
+BLOCKED: int
+
+class CpuAccount:
+    user_ns: int
+    sys_ns: int
+    since_ns: int
+    state: int
+    def __init__(
+        self, user_ns: int = 0, sys_ns: int = 0, state: int = 1, since_ns: int | None = None
+    ) -> None: ...
+    def enter_app(self) -> None: ...
+    def leave_app(self) -> None: ...
+    def move_at(self, state: int, now: int) -> None: ...
+    def sample_at(self, now: int) -> tuple[int, int]: ...
+    def sample(self) -> tuple[int, int]: ...
