@@ -470,7 +470,7 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
         try:
             root = self.loader.container_root(
-                collected.root_fd, collected.readonly_root, collected.mounts
+                collected.root_fd, collected.readonly_root, collected.mounts, spec.linux.resources
             )
         except RuntimeFailure as exc:
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
