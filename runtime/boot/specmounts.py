@@ -45,8 +45,9 @@ log = logging.getLogger("pysandbox.boot")
 BUILTIN_MOUNTS = frozenset({"/dev", "/dev/shm", "/proc"})
 #: Built-ins the spec may remount with its own options, by destination.
 REMOUNTED_BUILTINS = {"/sys": "sysfs", "/dev/pts": "devpts"}
-#: The types ``new_filesystem`` knows (besides gofer binds).
-SUPPORTED_TYPES = frozenset({"tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})
+#: Kernel file systems: skipped with a warning when a read-only root has
+#: no mount point for them.
+VIRTUAL_TYPES = frozenset({"proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})
 
 
 class _SetupCreds:
@@ -121,13 +122,38 @@ def mount_all(
         if m.root_fd < 0 and m.destination in BUILTIN_MOUNTS:
             continue
         readonly = m.readonly or "ro" in m.options
-        if m.root_fd < 0 and REMOUNTED_BUILTINS.get(m.destination) == m.type:
+        virtual = m.root_fd < 0 and m.type in VIRTUAL_TYPES
+        if virtual and not _has_mount_point(vfs, ctx, creds, m):
+            # runc creates it before making the root read-only; a Sentry
+            # root is read-only from the start. Skipping a kernel file
+            # system is kinder than refusing the container.
+            log.warning("mount %s (%s) skipped: no mount point in the read-only root",
+                        m.destination, m.type)  # fmt: skip
+            continue
+        if virtual and REMOUNTED_BUILTINS.get(m.destination) == m.type:
             _remount(vfs, ctx, creds, m, readonly)
             continue
         fs = new_filesystem(m, kernel, limits, readonly)
         if m.type in ("cgroup", "cgroup2") and m.root_fd < 0:
             readonly = True  # cgroupfs shows limits; it cannot change them
         _attach(vfs, ctx, creds, m, fs, readonly)
+
+
+def _has_mount_point(vfs: VirtualFilesystem, ctx: FSContext, creds: Any, m: SpecMount) -> bool:
+    """Whether ``m``'s destination exists or can be made (a writable parent)."""
+    path = os.fsencode(m.destination)
+    try:
+        vfs.resolve(ctx, path, creds)
+        return True
+    except LinuxError:
+        pass
+    try:
+        vfs.mkdir(ctx, None, path, 0o755, creds)
+    except EEXIST:
+        return True
+    except LinuxError:
+        return False
+    return True
 
 
 def _remount(

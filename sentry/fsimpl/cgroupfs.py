@@ -11,7 +11,7 @@ lists from its tasks. Two layouts, mounted read-only:
 - cgroup v2 (``cgroup2`` mounts): the files of one unified directory.
 
 Usage: memory is the MemoryFile's allocated pages (all of the sandbox's
-application memory), pids the live tasks. The Sentry has no CPU-time
+application memory) and their peak, pids the live tasks. The Sentry has no CPU-time
 accounting per task yet, so ``cpuacct.usage`` and ``cpu.stat`` read 0.
 The limits are the whole sandbox's view: every container of a pod sees
 the same usage.
@@ -57,6 +57,10 @@ class Accounting:
     def memory_bytes(self) -> int:
         return int(self.kernel.memory_file.allocated_pages) * PAGE_SIZE
 
+    def memory_peak_bytes(self) -> int:
+        mf = self.kernel.memory_file
+        return int(getattr(mf, "peak_pages", mf.allocated_pages)) * PAGE_SIZE
+
     def tids(self) -> list[int]:
         return sorted(self.kernel.tasks)
 
@@ -88,6 +92,9 @@ class Render:
 
     def memory_usage(self) -> bytes:
         return _line(self.usage.memory_bytes())
+
+    def memory_peak(self) -> bytes:
+        return _line(self.usage.memory_peak_bytes())
 
     def shares(self) -> int:
         shares = self.limits.cpu_shares
@@ -151,6 +158,7 @@ def v1_tree(r: Render) -> dict[str, dict[str, Callable[[], bytes]]]:
             "memory.limit_in_bytes": r.v1_memory_limit,
             "memory.soft_limit_in_bytes": r.v1_soft_limit,
             "memory.usage_in_bytes": r.memory_usage,
+            "memory.max_usage_in_bytes": r.memory_peak,
         },
         "pids": {**common, "pids.max": r.pids_max, "pids.current": r.pids_current},
     }
@@ -170,6 +178,7 @@ def v2_files(r: Render) -> dict[str, Callable[[], bytes]]:
         "memory.max": r.v2_memory_max,
         "memory.low": r.v2_memory_low,
         "memory.current": r.memory_usage,
+        "memory.peak": r.memory_peak,
         "pids.max": r.pids_max,
         "pids.current": r.pids_current,
     }

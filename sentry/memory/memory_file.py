@@ -51,6 +51,8 @@ class MemoryFile:
         # Reference counts above one; an allocated page absent from here has one.
         self._shared: dict[int, int] = {}
         self.allocated_pages = 0
+        #: The most pages ever allocated at once (cgroupfs memory.max_usage_in_bytes).
+        self.peak_pages = 0
 
     # -- allocation ---------------------------------------------------------
 
@@ -69,12 +71,14 @@ class MemoryFile:
                         self._free_starts[i] = start + n_pages
                         self._free_lens[i] = length - n_pages
                     self.allocated_pages += n_pages
+                    self.peak_pages = max(self.peak_pages, self.allocated_pages)
                     return start * PAGE_SIZE
             start = self._bump
             if (start + n_pages) * PAGE_SIZE > self.size:
                 raise MemoryFileExhausted(f"MemoryFile full ({self.size} bytes)")
             self._bump = start + n_pages
             self.allocated_pages += n_pages
+            self.peak_pages = max(self.peak_pages, self.allocated_pages)
             return start * PAGE_SIZE
 
     def refcount(self, offset: int) -> int:

@@ -21,7 +21,7 @@ LIMITS = CgroupLimits(
 def kernel() -> SimpleNamespace:
     task = SimpleNamespace
     return SimpleNamespace(
-        memory_file=SimpleNamespace(allocated_pages=3),
+        memory_file=SimpleNamespace(allocated_pages=3, peak_pages=8),
         tasks={1: task(tgid=1), 2: task(tgid=1), 5: task(tgid=5)},
         cgroups=CgroupRegistry(),
     )
@@ -48,6 +48,7 @@ def test_v1_layout_shows_the_limits_and_usage():
     assert read(fs, "memory/memory.limit_in_bytes") == "99999744\n"
     assert read(fs, "memory/memory.soft_limit_in_bytes") == "40960\n"
     assert read(fs, "memory/memory.usage_in_bytes") == f"{3 * 4096}\n"
+    assert read(fs, "memory/memory.max_usage_in_bytes") == f"{8 * 4096}\n"
     assert read(fs, "cpu,cpuacct/cpu.shares") == "512\n"
     assert read(fs, "cpu,cpuacct/cpu.cfs_quota_us") == "50000\n"
     assert read(fs, "cpu,cpuacct/cpu.cfs_period_us") == "200000\n"
@@ -75,6 +76,7 @@ def test_v2_layout():
     assert read(fs, "cgroup.controllers") == "cpu memory pids\n"
     assert read(fs, "memory.max") == "99999744\n"
     assert read(fs, "memory.current") == f"{3 * 4096}\n"
+    assert read(fs, "memory.peak") == f"{8 * 4096}\n"
     assert read(fs, "cpu.max") == "50000 200000\n"
     assert read(fs, "cpu.weight") == f"{1 + (510 * 9999) // 262142}\n"
     assert read(fs, "pids.max") == "64\n"

@@ -88,3 +88,21 @@ def test_cgroup_limits_from_resources():
     assert cgroup_limits(None) == CgroupLimits()
     r = ocispec.Resources(cpu=ocispec.CPUResources(shares=2048, quota=1000, period=5000))
     assert cgroup_limits(r) == CgroupLimits(cpu_shares=2048, cpu_quota=1000, cpu_period=5000)
+
+
+def test_kernel_mounts_without_a_mount_point_in_a_readonly_root_are_skipped(tmp_path: Path):
+    (tmp_path / "dev").mkdir()
+    vfs = VirtualFilesystem()
+    kernel = SimpleNamespace(mq_registry=Registry(), cgroups=CgroupRegistry())
+    root = setup_root(vfs, str(tmp_path), readonly=True, kernel=kernel)
+    mounts = [
+        SpecMount("/sys", "sysfs", ("ro",)),
+        SpecMount("/sys/fs/cgroup", "cgroup", ("ro",)),
+        SpecMount("/dev/mqueue", "mqueue", ()),
+    ]
+    mount_all(vfs, kernel, root, mounts, None)
+    table = by_path(vfs, root)
+    assert b"/sys" not in table and b"/sys/fs/cgroup" not in table
+    assert b"/dev/mqueue" in table  # /dev is the Sentry's own, writable
+    with pytest.raises(RuntimeFailure, match="/data"):
+        mount_all(vfs, kernel, root, [SpecMount("/data", "tmpfs", ())], None)
