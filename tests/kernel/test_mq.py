@@ -281,7 +281,7 @@ def test_a_dead_owners_registration_does_not_block_others():
     q = new_queue()
     dead = Group()
     q.set_notification(3, Notification(3, SIGEV_NONE, owner=dead))
-    dead.zombie = True  # type: ignore[misc]
+    dead.zombie = True
     q.set_notification(4, Notification(4, SIGEV_NONE, owner=Group()))
     assert q.notification is not None and q.notification.tgid == 4
 
