@@ -68,9 +68,11 @@ def sys_mq_open(t: Task, args: SyscallArgs) -> int:
     flags = s32(args[1])
     mode = args[2] & 0o7777
     attr = None
-    if flags & O_CREAT and args[3]:
+    if args[3]:
+        # Copied (EFAULT) whether or not it is used, as Linux does.
         _, maxmsg, msgsize, _ = MQ_ATTR.unpack(t.mm.copy_in(args[3], MQ_ATTR.size))
-        attr = (maxmsg, msgsize)
+        if flags & O_CREAT:
+            attr = (maxmsg, msgsize)
     vfs_of(t)
     desc = open_queue(
         _registry(t), name, flags, mode & ~t.fs.umask, t.creds, attr,

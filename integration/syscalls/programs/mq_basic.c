@@ -114,6 +114,14 @@ int main(void) {
     report("open access mode 3", mq_open(qa, O_RDWR | O_WRONLY));
     mqd_t again = open_attr(qa, O_CREAT | O_RDONLY, 0600, 99999, 99999);
     report("O_CREAT of an existing queue ignores attr", again);
+    report("raw open, bad attr pointer", syscall(SYS_mq_open, qa + 1, O_RDONLY, 0, (void *)8));
+    report("raw open, bad name pointer", syscall(SYS_mq_open, (void *)8, O_RDONLY, 0, NULL));
+    printf("lseek end %ld\n", (long)lseek(again, 0, SEEK_END));
+    char line[128];
+    lseek(again, 0, SEEK_SET);
+    ssize_t got = read(again, line, sizeof line);
+    printf("read status: %s, then %zd\n", got > 0 && line[got - 1] == '\n' ? "a line" : "?",
+           read(again, line, sizeof line));
     printf("F_GETFD cloexec %d, access %d, nonblock %d\n", fcntl(q, F_GETFD) & FD_CLOEXEC,
            fcntl(q, F_GETFL) & O_ACCMODE, !!(fcntl(q, F_GETFL) & O_NONBLOCK));
     struct stat st;
