@@ -71,6 +71,9 @@ CAP_SYS_RESOURCE = 24
 _MSG_OVERHEAD = 48
 _NODE_OVERHEAD = 48
 
+#: The longest single host sleep of a blocked call (seconds).
+_MAX_SLEEP = 3600.0
+
 #: struct mq_attr: mq_flags, mq_maxmsg, mq_msgsize, mq_curmsgs, __reserved[4].
 MQ_ATTR = struct.Struct("<4q32x")
 
@@ -255,6 +258,10 @@ class Queue:
         """ipc/mqueue.c wq_sleep: until served, the deadline or a signal."""
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if timeout is not None:
+                # A far-future deadline (tv_sec near LONG_MAX) sleeps in
+                # slices a host wait accepts (threading.TIMEOUT_MAX).
+                timeout = min(timeout, _MAX_SLEEP)
             interrupted = blocked.waiter.sleep(timeout) if timeout != 0.0 else False
             with self.lock:
                 if blocked.ready:

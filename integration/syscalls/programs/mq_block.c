@@ -120,6 +120,13 @@ int main(void) {
     printf("receive: %.*s prio %u\n", (int)n, buf, prio);
     printf("sender: %d\n", reap(pid));
 
+    /* a far-future absolute deadline (saturates in Linux) */
+    pid = spawn(notifier_sender);
+    struct timespec far = {0x7fffffffffffffffL, 0};
+    n = mq_timedreceive(q, buf, sizeof buf, &prio, &far);
+    printf("far deadline receive: %.*s\n", (int)(n > 0 ? n : 0), buf);
+    printf("sender: %d\n", reap(pid));
+
     /* poll sleeps until a message arrives */
     pid = spawn(poller);
     report("send to wake poll", mq_send(q, "p", 1, 0));
