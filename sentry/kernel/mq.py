@@ -99,6 +99,9 @@ class Notification:
     value: int = 0
     #: The registering process, to send the signal to (a ThreadGroup).
     owner: Any = None
+    #: Its address space when it registered: an execve since (a new mm)
+    #: stops the signal, as Linux's notify_self_exec_id check does.
+    mm: Any = None
 
 
 class _Blocked:
@@ -312,6 +315,9 @@ class Queue:
         """Send the registered signal, from the sending process (SI_MESGQ)."""
         if n.notify != SIGEV_SIGNAL or not n.signo or n.owner is None or _dead(n.owner):
             return
+        leader = getattr(n.owner, "leader", None)
+        if n.mm is not None and leader is not None and leader.mm is not n.mm:
+            return  # the owner has exec'd a new program since it registered
         pid = getattr(sender, "tgid", 0)
         creds = getattr(sender, "creds", None)
         uid = getattr(creds, "uid", 0)

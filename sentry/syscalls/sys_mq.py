@@ -150,7 +150,7 @@ def sys_mq_timedreceive(t: Task, args: SyscallArgs) -> int:
     Support.PARTIAL,
     "SIGEV_SIGNAL (SI_MESGQ, sender's pid and uid) and SIGEV_NONE; SIGEV_THREAD "
     "(a netlink socket) is ENOSYS; a registration ends when its owner exits or closes "
-    "the description's last descriptor, and survives the owner's execve",
+    "the description's last descriptor (Linux: any descriptor)",
 )
 def sys_mq_notify(t: Task, args: SyscallArgs) -> int:
     """Implements Linux syscall mq_notify(2)."""
@@ -164,7 +164,7 @@ def sys_mq_notify(t: Task, args: SyscallArgs) -> int:
         if notify == SIGEV_THREAD:
             raise ENOSYS("mq_notify: SIGEV_THREAD needs netlink sockets")
         notification = Notification(
-            t.tgid, notify, signo if notify == SIGEV_SIGNAL else 0, value, t.thread_group
+            t.tgid, notify, signo if notify == SIGEV_SIGNAL else 0, value, t.thread_group, t.mm
         )
     queue = queue_of(get_file(t, args[0]))
     queue.set_notification(t.tgid, notification)

@@ -8,6 +8,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -296,3 +297,14 @@ def test_no_notification_when_a_receiver_is_waiting():
     th.join()
     assert out == [(0, b"x")] and kernel.sent == []
     assert q.notification is not None
+
+
+def test_no_signal_once_the_owner_has_execd():
+    q = new_queue()
+    kernel = FakeKernel()
+    owner = Group()
+    owner.leader = SimpleNamespace(mm=object())  # type: ignore[attr-defined]
+    q.set_notification(3, Notification(3, SIGEV_SIGNAL, 10, 0, owner, owner.leader.mm))  # type: ignore[attr-defined]
+    owner.leader.mm = object()  # type: ignore[attr-defined]  # execve: a new address space
+    send(q, b"x", task=FakeTask(kernel=kernel))
+    assert kernel.sent == [] and q.notification is None
