@@ -547,7 +547,7 @@ class Controller:
             mounts = gofermounts.decode_resolved(resolved_json) if resolved_json else spec.mounts
             collected = gofermounts.collect(spec, list(mounts), gofers)
             root = self.loader.container_root(
-                collected.root_fd, collected.readonly_root, collected.mounts
+                collected.root_fd, collected.readonly_root, collected.mounts, spec.linux.resources
             )
         except (RuntimeFailure, OSError) as exc:
             if terminal is not None:

@@ -24,15 +24,14 @@ from typing import Any
 
 from runtime import capabilities
 from runtime import spec as ocispec
+from runtime.boot import specmounts
 from runtime.boot.freeze import SyscallGate
 from runtime.boot.gofermounts import SpecMount
 from runtime.errors import RuntimeFailure
-from sentry.abi.errors import EEXIST, LinuxError
+from sentry.abi.errors import LinuxError
 from sentry.fsimpl.devpts.console import HostConsole
-from sentry.fsimpl.gofer.directfs import DirectFilesystem
 from sentry.fsimpl.host import HostFile
 from sentry.fsimpl.setup import setup_root
-from sentry.fsimpl.tmpfs import TmpfsFilesystem
 from sentry.inet import HostStack
 from sentry.kernel import Credentials, ExitStatus, Kernel, ProcessSpec, RLimits
 from sentry.kernel.kernel import load_error_message
@@ -43,7 +42,6 @@ from sentry.platform import Platform
 from sentry.platform.ptrace import PtracePlatform
 from sentry.syscalls.linux64 import build_table
 from sentry.vfs import FDTable, FSContext, VirtualDentry, VirtualFilesystem
-from sentry.vfs.stat import S_IFREG
 
 log = logging.getLogger("pysandbox.boot")
 
@@ -71,23 +69,6 @@ RLIMIT_NUMBERS: dict[str, int] = {
 # passes its own limits on; runsc uses Linux's defaults for init
 # (include/asm-generic/resource.h INIT_RLIMITS) except NOFILE.
 _U64 = (1 << 64) - 1
-
-
-# Spec mounts the Sentry provides itself (sentry.fsimpl.setup_root mounts
-# devfs on /dev, tmpfs on /dev/shm, procfs on /proc) or cannot provide yet.
-BUILTIN_MOUNTS = frozenset({"/dev", "/dev/shm", "/proc"})
-UNSUPPORTED_TYPES = frozenset({"sysfs", "devpts", "mqueue", "cgroup", "cgroup2"})
-
-
-class _SetupCreds:
-    """The Sentry's own credentials while it builds the mount tree."""
-
-    fsuid = 0
-    fsgid = 0
-    groups: tuple[int, ...] = ()
-
-    def has_capability(self, cap: int) -> bool:
-        return True
 
 
 class LoadError(RuntimeFailure):
@@ -123,17 +104,6 @@ def credentials(process: ocispec.Process) -> Credentials:
         creds.permitted_caps = capabilities.mask(caps.permitted)
         creds.bounding_caps = capabilities.mask(caps.bounding)
     return creds
-
-
-def _tmpfs_mode(options: tuple[str, ...]) -> int:
-    """``mode=`` of a tmpfs mount (octal), 1777 by default (mm/shmem.c)."""
-    for opt in options:
-        if opt.startswith("mode="):
-            try:
-                return int(opt[5:], 8)
-            except ValueError:
-                raise RuntimeFailure(f"tmpfs: bad option {opt!r}") from None
-    return 0o1777
 
 
 def environment(process: ocispec.Process) -> list[bytes]:
@@ -198,12 +168,17 @@ class Loader:
         self.start_time = 0.0
 
     def container_root(
-        self, root_fd: int, readonly: bool, mounts: list[SpecMount]
+        self,
+        root_fd: int,
+        readonly: bool,
+        mounts: list[SpecMount],
+        resources: ocispec.Resources | None = None,
     ) -> VirtualDentry:
         """A container's mount namespace: a new root mount of ``root_fd``
         (the gofer's donated root) with /dev, /proc, /tmp and the spec's
-        mounts on it. Each container of a pod has its own, so each sees only
-        its own root; the kernel (PID, UTS, IPC) is the pod's."""
+        mounts on it (``specmounts``; cgroup mounts show ``resources``, by
+        default the root container's). Each container of a pod has its own,
+        so each sees only its own root; the kernel (PID, UTS, IPC) is the pod's."""
         try:
             root = setup_root(self.vfs, root_fd, readonly, kernel=self.kernel, net=self.net)
         except LinuxError as err:
@@ -213,7 +188,9 @@ class Loader:
                 f"cannot set up /dev, /proc and /tmp in the container root: "
                 f"{os.strerror(err.errno)} (a read-only root needs a /dev directory)"
             ) from None
-        self._mount_all(root, mounts)
+        if resources is None:
+            resources = self.spec.linux.resources
+        specmounts.mount_all(self.vfs, self.kernel, root, mounts, resources)
         return root
 
     def container_process(
@@ -294,59 +271,6 @@ class Loader:
             process.args,
             console,
         )
-
-    def _mount_all(self, root: VirtualDentry, mounts: list[SpecMount]) -> None:
-        """The spec's mounts on top of the root, in spec order (runtime-spec
-        config.md "mounts"): gofer binds (directfs root FDs) and tmpfs; the
-        Sentry's own /dev, /dev/shm and /proc replace the spec's; sysfs,
-        devpts, mqueue and cgroup are skipped with a warning (not in the
-        Sentry yet)."""
-        creds = _SetupCreds()
-        ctx = FSContext(root, root)
-        for m in mounts:
-            if m.destination in BUILTIN_MOUNTS and m.root_fd < 0:
-                continue
-            if m.type in UNSUPPORTED_TYPES:
-                log.warning(
-                    "mount %s (%s) is not supported by the Sentry yet", m.destination, m.type
-                )
-                continue
-            readonly = m.readonly or "ro" in m.options
-            fs: Any
-            if m.root_fd >= 0:
-                fs = DirectFilesystem(m.root_fd, readonly=readonly, source=m.destination)
-            elif m.type == "tmpfs":
-                fs = TmpfsFilesystem(mode=_tmpfs_mode(m.options))
-            else:
-                raise RuntimeFailure(f"mount {m.destination}: type {m.type!r} is not supported")
-            path = os.fsencode(m.destination)
-            is_dir = fs.root().is_dir()
-            try:
-                if is_dir:
-                    self.vfs.mkdir(ctx, None, path, 0o755, creds)
-                else:
-                    # A file on a file (CRI's /etc/hosts, /dev/termination-log).
-                    self.vfs.mknod(ctx, None, path, S_IFREG | 0o644, 0, creds)
-            except EEXIST:
-                pass
-            except LinuxError as err:
-                # e.g. EROFS on a read-only root: resolving it below then
-                # fails with a clear error naming the mount.
-                log.debug("mount %s: cannot create the mount point: %s", m.destination, err)
-            try:
-                target = self.vfs.resolve(ctx, path, creds, must_dir=is_dir)
-            except LinuxError as err:
-                raise RuntimeFailure(
-                    f"mount {m.destination}: {os.strerror(err.errno)} "
-                    "(the mount point must exist in a read-only root)"
-                ) from None
-            try:
-                self.vfs.mount(target, fs, readonly=readonly, options=",".join(m.options))
-            except LinuxError as err:
-                kind = "directory" if is_dir else "file"
-                raise RuntimeFailure(
-                    f"mount {m.destination}: cannot mount a {kind} there: {os.strerror(err.errno)}"
-                ) from None
 
     def _lookup(self, fs: FSContext, creds: Credentials, name: bytes, env: list[bytes]) -> bytes:
         """``name`` searched in the process's PATH inside the container, as

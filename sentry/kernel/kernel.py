@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentry.abi.errors import EAGAIN, LinuxError
+from sentry.kernel.cgroup import CgroupRegistry
 from sentry.kernel.creds import Credentials
 from sentry.kernel.exec import exec_into
 from sentry.kernel.exit import ExitStatus, SentryBug
 from sentry.kernel.futex import FutexTable
+from sentry.kernel.mq import Registry as MQRegistry
 from sentry.kernel.rlimits import RLimits
 from sentry.kernel.syscall_table import SyscallTable
 from sentry.kernel.task import Task
@@ -72,6 +74,10 @@ class Kernel(ThreadExit):
         self.vfs = vfs
         self.syscall_table = syscall_table
         self.uts = uts if uts is not None else UTSNamespace()
+        #: The IPC namespace's POSIX message queues (sentry.kernel.mq).
+        self.mq_registry = MQRegistry()
+        #: Cgroup hierarchies cgroupfs mounts show (/proc/PID/cgroup).
+        self.cgroups = CgroupRegistry()
         self.file_cache = SharedFileCache(memory_file)
         self.futexes = FutexTable()
         self.tasks: dict[int, Task] = {}

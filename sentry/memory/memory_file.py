@@ -59,6 +59,8 @@ class MemoryFile:
         self._cached: list[tuple[int, int]] = []
         self.cached_pages = 0
         self.cache_pages = DEFAULT_CACHE_PAGES
+        #: The most pages ever allocated at once (cgroupfs memory.max_usage_in_bytes).
+        self.peak_pages = 0
 
     # -- allocation ---------------------------------------------------------
 
@@ -78,6 +80,7 @@ class MemoryFile:
                     self.cached_pages -= n_pages
                     self.allocated_pages += n_pages
                     self._zero_pages(start, n_pages)
+                    self.peak_pages = max(self.peak_pages, self.allocated_pages)
                     return start * PAGE_SIZE
             if self.cached_pages >= n_pages:
                 # Enough cached pages but no run long enough: give them back
@@ -90,6 +93,7 @@ class MemoryFile:
             if start < 0:
                 raise MemoryFileExhausted(f"MemoryFile full ({self.size} bytes)")
             self.allocated_pages += n_pages
+            self.peak_pages = max(self.peak_pages, self.allocated_pages)
             return start * PAGE_SIZE
 
     def _take_free(self, n_pages: int) -> int:

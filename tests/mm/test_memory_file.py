@@ -107,3 +107,15 @@ def test_drop_cache(mf):
     mf.drop_cache()
     assert mf.cached_pages == 0
     assert mf.allocate(2) == a
+
+
+def test_peak_pages_is_the_high_water_mark(mf):
+    a = mf.allocate(3)
+    b = mf.allocate(2)
+    mf.dec_ref(a, 3)
+    assert (mf.allocated_pages, mf.peak_pages) == (2, 5)
+    c = mf.allocate(1)  # reuses freed pages
+    assert mf.peak_pages == 5
+    mf.allocate(4)
+    assert mf.peak_pages == 7
+    del b, c

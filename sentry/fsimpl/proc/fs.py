@@ -163,19 +163,37 @@ class ProcFilesystem(Filesystem):
                 "max_map_count": lambda: b"65530\n",
                 "mmap_min_addr": lambda: b"4096\n",
             },
-            "fs": {"nr_open": lambda: b"1048576\n", "file-max": lambda: b"9223372036854775807\n"},
+            "fs": {
+                "nr_open": lambda: b"1048576\n",
+                "file-max": lambda: b"9223372036854775807\n",
+                "mqueue": self._mqueue_limits(),
+            },
         }
+        return self._sys_dir("/sys", groups)
+
+    def _sys_dir(self, key: str, tree: dict[str, Any]) -> dict[bytes, Callable[[], Inode]]:
+        """Entries of a /proc/sys directory: files, or nested dicts as directories."""
         out: dict[bytes, Callable[[], Inode]] = {}
-        for group, files in groups.items():
-
-            def entries(group: str = group, files: Any = files) -> dict[bytes, Callable[[], Inode]]:
-                return {
-                    n.encode(): functools.partial(ProcFile, self, f"/sys/{group}/{n}", fn)
-                    for n, fn in files.items()
-                }
-
-            out[group.encode()] = functools.partial(ProcDir, self, f"/sys/{group}", entries)
+        for name, value in tree.items():
+            path = f"{key}/{name}"
+            if isinstance(value, dict):
+                entries = functools.partial(self._sys_dir, path, value)
+                out[name.encode()] = functools.partial(ProcDir, self, path, entries)
+            else:
+                out[name.encode()] = functools.partial(ProcFile, self, path, value)
         return out
+
+    def _mqueue_limits(self) -> dict[str, Callable[[], bytes]]:
+        """/proc/sys/fs/mqueue (ipc/mq_sysctl.c): the IPC namespace's limits."""
+
+        def limit(field: str) -> bytes:
+            registry = getattr(self.kernel(), "mq_registry", None)
+            if registry is None:
+                raise ENOENT
+            return b"%d\n" % getattr(registry.limits, field)
+
+        fields = ("queues_max", "msg_max", "msgsize_max", "msg_default", "msgsize_default")
+        return {f: functools.partial(limit, f) for f in fields}
 
     # -- /proc/PID ----------------------------------------------------------------
     def pid_dir(self, tid: int, prefix: str = "") -> Inode:
@@ -196,6 +214,7 @@ class ProcFilesystem(Filesystem):
                 "mounts": lambda: render.mounts(self.kernel().vfs, _fs(t).root),
                 "mountinfo": lambda: render.mountinfo(self.kernel().vfs, _fs(t).root),
                 "limits": lambda: render.limits(t),
+                "cgroup": self._cgroups,
             }
             out: dict[bytes, Callable[[], Inode]] = {
                 n.encode(): functools.partial(ProcFile, self, f"{key}/{n}", fn, owner)
@@ -250,6 +269,11 @@ class ProcFilesystem(Filesystem):
     def _net_file(self, name: str) -> bytes:
         assert self._net is not None
         return procnet.render(self._net, self.kernel(), name)
+
+    def _cgroups(self) -> bytes:
+        """/proc/PID/cgroup: the hierarchies cgroupfs mounts made visible."""
+        registry = getattr(self.kernel(), "cgroups", None)
+        return registry.proc_cgroup() if registry is not None else b""
 
     def _path(self, vd: VirtualDentry) -> bytes:
         caller = current_task()

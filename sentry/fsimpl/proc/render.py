@@ -45,7 +45,10 @@ def version(kernel: Any) -> bytes:
 
 
 def filesystems() -> bytes:
-    return b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevtmpfs\nnodev\t9p\n"
+    return (
+        b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tcgroup\nnodev\tcgroup2\n"
+        b"nodev\tdevtmpfs\nnodev\tdevpts\nnodev\tmqueue\nnodev\t9p\n"
+    )
 
 
 def _processes(kernel: Any) -> list[Any]:
