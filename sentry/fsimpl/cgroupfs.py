@@ -11,8 +11,9 @@ lists from its tasks. Two layouts, mounted read-only:
 - cgroup v2 (``cgroup2`` mounts): the files of one unified directory.
 
 Usage: memory is the MemoryFile's allocated pages (all of the sandbox's
-application memory) and their peak, pids the live tasks. The Sentry has no CPU-time
-accounting per task yet, so ``cpuacct.usage`` and ``cpu.stat`` read 0.
+application memory) and their peak, pids the live tasks, CPU time the
+Sentry's per-task accounting (``sentry.kernel.cputime``: time in
+application code is user time, time serving it system time).
 The limits are the whole sandbox's view: every container of a pod sees
 the same usage.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from sentry.fsimpl.proc.nodes import ProcDir, ProcFile, ProcLink
 from sentry.kernel.cgroup import V1_HIERARCHIES, CgroupLimits
+from sentry.kernel.cputime import group_cputime
 from sentry.vfs.inode import Filesystem, Inode, StatFS
 
 CGROUP_SUPER_MAGIC = 0x27E0EB
@@ -60,6 +62,21 @@ class Accounting:
     def memory_peak_bytes(self) -> int:
         mf = self.kernel.memory_file
         return int(getattr(mf, "peak_pages", mf.allocated_pages)) * PAGE_SIZE
+
+    def cpu_ns(self) -> tuple[int, int]:
+        """(user_ns, sys_ns) of the whole sandbox: every live process's own
+        time plus what it collected from the children it reaped (a reaped
+        process is counted once, in its reaper)."""
+        k = self.kernel
+        lock = k.tree_lock
+        with lock:
+            groups = list(k.thread_groups.values())
+        user = system = 0
+        for tg in groups:
+            u, s = group_cputime(tg, lock)
+            user += u + tg.children_usage.user_ns
+            system += s + tg.children_usage.sys_ns
+        return user, system
 
     def tids(self) -> list[int]:
         return sorted(self.kernel.tasks)
@@ -132,6 +149,10 @@ class Render:
         shown = quota if quota is not None and quota > 0 else "max"
         return _line(f"{shown} {self.period()}")
 
+    def v2_cpu_stat(self) -> bytes:
+        user, system = (ns // 1000 for ns in self.usage.cpu_ns())
+        return f"usage_usec {user + system}\nuser_usec {user}\nsystem_usec {system}\n".encode()
+
     def v2_cpu_weight(self) -> bytes:
         # The conversion runc and crun use: shares [2, 262144] -> weight [1, 10000].
         if not self.limits.cpu_shares:
@@ -151,7 +172,7 @@ def v1_tree(r: Render) -> dict[str, dict[str, Callable[[], bytes]]]:
             "cpu.shares": lambda: _line(r.shares()),
             "cpu.cfs_period_us": lambda: _line(r.period()),
             "cpu.cfs_quota_us": r.v1_quota,
-            "cpuacct.usage": lambda: b"0\n",
+            "cpuacct.usage": lambda: _line(sum(r.usage.cpu_ns())),
         },
         "memory": {
             **common,
@@ -174,7 +195,7 @@ def v2_files(r: Render) -> dict[str, Callable[[], bytes]]:
         "cgroup.threads": r.tasks,
         "cpu.max": r.v2_cpu_max,
         "cpu.weight": r.v2_cpu_weight,
-        "cpu.stat": lambda: b"usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
+        "cpu.stat": r.v2_cpu_stat,
         "memory.max": r.v2_memory_max,
         "memory.low": r.v2_memory_low,
         "memory.current": r.memory_usage,

@@ -4,6 +4,7 @@ and /proc/PID/cgroup lines from the registry."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +25,8 @@ def kernel() -> SimpleNamespace:
         memory_file=SimpleNamespace(allocated_pages=3, peak_pages=8),
         tasks={1: task(tgid=1), 2: task(tgid=1), 5: task(tgid=5)},
         cgroups=CgroupRegistry(),
+        tree_lock=threading.Lock(),
+        thread_groups={},
     )
 
 
@@ -99,3 +102,32 @@ def test_files_cannot_be_opened_for_writing():
 
 def test_proc_cgroup_is_empty_until_a_mount():
     assert CgroupRegistry().proc_cgroup() == b""
+
+
+def test_cpu_usage_is_the_sandboxs_accounted_time():
+    from sentry.kernel.cputime import Usage
+
+    def thread(user: int, system: int) -> SimpleNamespace:
+        return SimpleNamespace(cpu=SimpleNamespace(sample_at=lambda now: (user, system)))
+
+    k = kernel()
+    k.tree_lock = threading.Lock()
+    k.thread_groups = {
+        # live threads + dead threads' time + reaped children
+        1: SimpleNamespace(
+            tasks=[thread(1000, 20), thread(3000, 40)],
+            dead_cpu=(500, 5),
+            children_usage=Usage(user_ns=7000, sys_ns=700),
+        ),
+        5: SimpleNamespace(tasks=[thread(2_000_000, 1_000_000)], dead_cpu=(0, 0),
+                           children_usage=Usage()),
+    }  # fmt: skip
+    user = 1000 + 3000 + 500 + 7000 + 2_000_000
+    system = 20 + 40 + 5 + 700 + 1_000_000
+    v1 = CgroupFilesystem(k, LIMITS, 1)
+    assert read(v1, "cpu,cpuacct/cpuacct.usage") == f"{user + system}\n"
+    v2 = CgroupFilesystem(k, LIMITS, 2)
+    assert read(v2, "cpu.stat") == (
+        f"usage_usec {user // 1000 + system // 1000}\nuser_usec {user // 1000}\n"
+        f"system_usec {system // 1000}\n"
+    )
