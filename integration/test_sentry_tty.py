@@ -47,8 +47,14 @@ class Terminal:
                 # The size is set before the Sentry starts: a resize later
                 # would be a SIGWINCH the test did not ask for.
                 fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-                # busybox stty prefers $LINES/$COLUMNS (pytest sets them) to the ioctl.
-                env = {k: v for k, v in os.environ.items() if k not in ("LINES", "COLUMNS")}
+                # busybox stty prefers $LINES/$COLUMNS (pytest sets them) to
+                # the ioctl; the shell's prompt must be its default, not the
+                # caller's $PS1 (an activated venv changes it).
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if k not in ("LINES", "COLUMNS", "PS1", "PS2")
+                }
                 argv0 = [sys.executable, "-m", "sentry", "run", "--", *argv]
                 os.execve(sys.executable, argv0, env)
             finally:
