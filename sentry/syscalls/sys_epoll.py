@@ -22,16 +22,14 @@ from sentry.kernel.epoll import (
     check_ctl,
     new_epoll,
 )
-from sentry.kernel.signals import UNBLOCKABLE
 from sentry.syscalls._fileargs import nofile_limit
-from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, s32, timespec_ns
+from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, s32, timespec_ns, with_temporary_sigmask
 from sentry.syscalls.table import Support, syscall
 from sentry.vfs.file import FileDescription
 from sentry.vfs.flags import O_CLOEXEC
 
 #: struct epoll_event is packed on x86_64: u32 events, u64 data.
 EPOLL_EVENT = struct.Struct("<IQ")
-SIGSET_SIZE = 8
 
 _CTL_NOTE = (
     "EPOLLEXCLUSIVE accepted but every waiter is woken; EPOLLWAKEUP dropped; host FDs may "
@@ -110,26 +108,8 @@ def _ms_deadline(timeout_ms: int) -> float | None:
 
 
 def _with_sigmask(t: Task, addr: int, size: int, body: Callable[[], int]) -> int:
-    """Run ``body`` under the mask at ``addr`` (epoll_pwait). An EINTR keeps
-    the temporary mask until the signal is delivered (its frame carries the
-    old one); anything else restores it at once (restore_saved_sigmask_unless)."""
-    if not addr:
-        return body()
-    if size != SIGSET_SIZE:
-        raise EINVAL
-    mask = int.from_bytes(t.mm.copy_in(addr, SIGSET_SIZE), "little")
-    old = t.signal_mask
-    t.signal_mask = mask & ~UNBLOCKABLE
-    try:
-        result = body()
-    except EINTR:
-        t.saved_mask = old
-        raise
-    except BaseException:
-        t.signal_mask = old
-        raise
-    t.signal_mask = old
-    return result
+    """``body`` under the caller's temporary mask; see ``with_temporary_sigmask``."""
+    return with_temporary_sigmask(t, addr, size, body, EINTR)
 
 
 @syscall(sysno.EPOLL_WAIT, "epoll_wait", Support.PARTIAL, _WAIT_NOTE)

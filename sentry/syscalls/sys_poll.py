@@ -11,9 +11,16 @@ from sentry.abi import sysno
 from sentry.abi.errors import EBADF, EINVAL, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, LinuxError
 from sentry.kernel import SyscallArgs, Task
 from sentry.kernel.polling import poll_files
-from sentry.kernel.signals import UNBLOCKABLE
 from sentry.syscalls._fileargs import nofile_limit
-from sentry.syscalls._util import NSEC_PER_SEC, TIMESPEC, TIMEVAL, ns_timespec, s32, timespec_ns
+from sentry.syscalls._util import (
+    NSEC_PER_SEC,
+    TIMESPEC,
+    TIMEVAL,
+    ns_timespec,
+    s32,
+    timespec_ns,
+    with_temporary_sigmask,
+)
 from sentry.syscalls.table import syscall
 from sentry.vfs.file import FileDescription
 from sentry.vfs.inode import POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM
@@ -27,7 +34,6 @@ POLLOUT_SET = POLLWRBAND | POLLWRNORM | POLLOUT | POLLERR
 POLLEX_SET = POLLPRI
 #: include/uapi/linux/posix_types.h __FD_SETSIZE (select on glibc), and
 #: the kernel's own bound on nfds (fs/select.c: the open-files limit).
-SIGSET_SIZE = 8
 
 
 def _deadline(ns: int | None) -> float | None:
@@ -41,30 +47,8 @@ def _left_ns(deadline: float | None) -> int:
 
 
 def _with_sigmask(t: Task, addr: int, size: int, body: Callable[[], int]) -> int:
-    """Run ``body`` with the signal mask at ``addr`` (ppoll/pselect6).
-
-    The old mask comes back when the call returns, except when a signal
-    interrupted it: then it is restored only after that signal's delivery
-    (the handler runs with the temporary mask and its frame carries the old
-    one; kernel/signal.c set_user_sigmask, fs/select.c poll_select_finish
-    restore_saved_sigmask_unless)."""
-    if not addr:
-        return body()
-    if size != SIGSET_SIZE:
-        raise EINVAL
-    mask = int.from_bytes(t.mm.copy_in(addr, SIGSET_SIZE), "little")
-    old = t.signal_mask
-    t.signal_mask = mask & ~UNBLOCKABLE
-    try:
-        result = body()
-    except ERESTARTNOHAND:
-        t.saved_mask = old
-        raise
-    except BaseException:
-        t.signal_mask = old
-        raise
-    t.signal_mask = old
-    return result
+    """``body`` under the caller's temporary mask; see ``with_temporary_sigmask``."""
+    return with_temporary_sigmask(t, addr, size, body, ERESTARTNOHAND)
 
 
 # -- poll ----------------------------------------------------------------------------
