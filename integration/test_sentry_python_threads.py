@@ -153,16 +153,6 @@ t.join()
 """
 
 
-def _sentry_lacks(*names: str) -> str | None:
-    """The syscalls among ``names`` the Sentry's table does not serve."""
-    from sentry.abi import sysno
-    from sentry.syscalls.linux64 import build_table
-
-    table = build_table()
-    missing = [n for n in names if table.handlers[getattr(sysno, n.upper())] is None]
-    return ", ".join(missing) or None
-
-
 def _run(script: str, workdir) -> None:  # noqa: F811
     argv = [PY, "-c", script]
     native = harness.run_native(argv, workdir)
@@ -199,7 +189,4 @@ def test_subprocess_and_fork_from_threads(workdir, sentry_platform):  # noqa: F8
 
 def test_asyncio(workdir, sentry_platform):  # noqa: F811
     _needs_threads(sentry_platform)
-    missing = _sentry_lacks("socketpair", "epoll_create1")
-    if missing:
-        pytest.skip(f"asyncio's event loop needs {missing} (branches sockets and epoll)")
     _run(ASYNCIO, workdir)

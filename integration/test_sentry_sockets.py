@@ -65,15 +65,8 @@ def test_http_server_and_urllib_in_one_sandbox(workdir):  # noqa: F811
     assert result.stdout == b"requests ok 3 of 3 server exit 0\n"
 
 
-def _threads_work(where: Path) -> bool:
-    probe = _run(where, PY, "-c", "import threading as t; x = t.Thread(target=int); x.start()")
-    return probe.status == 0
-
-
 @needs_python
 def test_python_m_http_server(workdir):  # noqa: F811
-    if not _threads_work(workdir):
-        pytest.skip("python3 -m http.server needs threads, which this Sentry does not run yet")
     result = _run(workdir, PY, _script(workdir, "http_module.py"))
     assert result.stderr == b""
     assert result.stdout == b"status 200 intact True\n"

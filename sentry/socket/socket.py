@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sentry.abi.errors import EDOM, EINTR, EINVAL, ENOPROTOOPT, ENOTSUP, ERESTARTSYS, LinuxError
 from sentry.abi.socket import (
@@ -35,9 +35,6 @@ from sentry.vfs.file import FileDescription
 from sentry.vfs.flags import O_NONBLOCK, O_RDWR
 from sentry.vfs.inode import FileImpl, new_anon_dev
 from sentry.vfs.stat import S_IFSOCK, Stat
-
-if TYPE_CHECKING:
-    pass
 
 #: The anonymous file system socket inodes belong to (net/socket.c sockfs).
 SOCKFS_DEV = new_anon_dev()
