@@ -11,19 +11,15 @@ TIOCSPGRP on its stdin (``sentry.kernel.sessions``).
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import shutil
-import struct
 import sys
-import termios
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from integration._pty import PtyDriver
 from integration._sentry import require_sentry
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -37,77 +33,23 @@ pytestmark = [
 TIMEOUT = 20.0
 
 
-class Terminal:
-    """The test's side of a host pty whose other side runs the Sentry."""
+class Terminal(PtyDriver):
+    """A host pty whose other side runs ``python -m sentry run -- ARGV``."""
 
     def __init__(self, argv: list[str], rows: int = 24, cols: int = 80) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: a session leader on the pty's replica
-            try:
-                # The size is set before the Sentry starts: a resize later
-                # would be a SIGWINCH the test did not ask for.
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-                # busybox stty prefers $LINES/$COLUMNS (pytest sets them) to
-                # the ioctl; the shell's prompt must be its default, not the
-                # caller's $PS1 (an activated venv changes it).
-                env = {
-                    k: v
-                    for k, v in os.environ.items()
-                    if k not in ("LINES", "COLUMNS", "PS1", "PS2")
-                }
-                argv0 = [sys.executable, "-m", "sentry", "run", "--", *argv]
-                os.execve(sys.executable, argv0, env)
-            finally:
-                os._exit(127)
-        self.seen = b""
-
-    def resize(self, rows: int, cols: int) -> None:
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
+        # The shell's prompt must be its default, not the caller's $PS1 (an
+        # activated venv changes it).
+        env = {k: v for k, v in os.environ.items() if k not in ("PS1", "PS2")}
+        super().__init__(
+            [sys.executable, "-m", "sentry", "run", "--", *argv],
+            rows=rows,
+            cols=cols,
+            env=env,
+            cwd=os.getcwd(),
+        )
 
     def expect(self, marker: bytes, timeout: float = TIMEOUT) -> bytes:
-        """Read until ``marker`` appears; returns everything read up to it
-        (and consumes it)."""
-        end = time.monotonic() + timeout
-        while marker not in self.seen:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out waiting for {marker!r}; got {self.seen!r}")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.fd, 4096)
-            except OSError:  # EIO: the Sentry closed the terminal
-                chunk = b""
-            if not chunk:
-                raise AssertionError(f"terminal closed waiting for {marker!r}; got {self.seen!r}")
-            self.seen += chunk
-        before, _, self.seen = self.seen.partition(marker)
-        return before
-
-    def wait(self, timeout: float = TIMEOUT) -> int:
-        """The Sentry's exit status."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.pid = 0
-                return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 4096)  # keep the pty drained
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the Sentry did not exit")
-
-    def close(self) -> None:
-        if self.pid:
-            os.kill(self.pid, 9)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
-        os.close(self.fd)
+        return super().expect(marker, timeout)
 
 
 @pytest.fixture
