@@ -22,13 +22,12 @@ import socket
 from collections.abc import Sequence
 from typing import TypeVar
 
-import anyio
 from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
 from runtime import controlsock
 from runtime.errors import NotAvailable, RuntimeFailure
-from ttrpc import Client, Code, ConnectionClosed, TTRPCError
+from ttrpc import Code, ConnectionClosed, SyncClient, TTRPCError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Control"].full_name
 
@@ -64,19 +63,14 @@ def call(
     fds: Sequence[int] = (),
 ) -> M:
     """One unary call on a fresh connection to ``socket_path``, with ``fds``
-    passed along (their indices are the request's ``*_fd`` fields)."""
-
-    async def run() -> M:
-        sock = controlsock.connect(socket_path)
-        metadata = {FD_TOKEN_KEY: send_fds(sock, fds)} if fds else None
-        client = await Client.from_socket(sock)
-        async with client:
-            return await client.call(
-                SERVICE, method, request, response_type, timeout=timeout, metadata=metadata
-            )
-
+    passed along (their indices are the request's ``*_fd`` fields).
+    Blocking (``ttrpc.SyncClient``): no event loop to start per call."""
+    client = SyncClient(controlsock.connect(socket_path))
     try:
-        return anyio.run(run)
+        metadata = {FD_TOKEN_KEY: send_fds(client.socket, fds)} if fds else None
+        return client.call(
+            SERVICE, method, request, response_type, timeout=timeout, metadata=metadata
+        )
     except ConnectionClosed as exc:
         # Before TTRPCError, of which it is a subclass: a sandbox that exits
         # while we send or wait (the app ended) is gone, not failing.
@@ -85,3 +79,5 @@ def call(
         if exc.code == Code.UNIMPLEMENTED:
             raise NotAvailable(exc.message) from None
         raise RuntimeFailure(exc.message) from None
+    finally:
+        client.close()

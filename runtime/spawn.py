@@ -14,17 +14,21 @@ zygote child, which the caller cannot ``waitpid`` for itself.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
+import gc
+import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Any, NamedTuple, NoReturn, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,12 @@ def install_forker(forker: Forker | None, *, replace: bool = True) -> None:
     with _lock:
         if replace or _forker is None:
             _forker = forker
+
+
+def current_forker() -> Forker | None:
+    """The installed forker, if any."""
+    with _lock:
+        return _forker
 
 
 def spawn_self(
@@ -142,6 +152,63 @@ def is_zygote_child(pid: int) -> bool:
 
 #: Where FDs are parked in a child before they move to their numbers.
 PARK_FD = 10000
+#: Largest spawn request (JSON) a zygote or warm child accepts.
+MAX_REQUEST = 1 << 16
+MAX_REQUEST_FDS = 250
+
+
+class SpawnRequest(NamedTuple):
+    """What a forked-ahead process (a zygote's child, a warm child) is
+    told to become: ``pysandbox ARGS`` with the attached FDs moved to
+    ``targets`` and, with ``stderr``, one more attached FD as its FD 2.
+    Sent as one JSON packet on a SOCK_SEQPACKET socket, FDs in SCM_RIGHTS."""
+
+    args: list[str]
+    targets: list[int]
+    env: dict[str, str]
+    stderr: bool
+    setsid: bool
+
+    def encode(self) -> bytes:
+        data = json.dumps(self._asdict()).encode()
+        if len(data) > MAX_REQUEST:
+            raise OSError("spawn request too large")
+        return data
+
+    @classmethod
+    def decode(cls, msg: bytes) -> SpawnRequest:
+        """Parse and check a request (ValueError/KeyError/TypeError when bad)."""
+        raw = json.loads(msg)
+        request = cls(
+            args=[str(a) for a in raw["args"]],
+            targets=[int(t) for t in raw["targets"]],
+            env={str(k): str(v) for k, v in raw["env"].items()},
+            stderr=bool(raw["stderr"]),
+            setsid=bool(raw.get("setsid")),
+        )
+        targets = request.targets
+        if any(t < 3 or t >= PARK_FD for t in targets) or len(set(targets)) != len(targets):
+            raise ValueError("bad descriptor numbers")
+        return request
+
+
+def send_with_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    """One packet carrying ``fds`` in SCM_RIGHTS."""
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
+
+
+def recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One packet and the FDs it carried (empty bytes: the peer closed)."""
+    msg, ancdata, _flags, _addr = sock.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(MAX_REQUEST_FDS * 4))
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            arr = array.array("i")
+            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
+            fds.extend(arr)
+    return msg, fds
+
+
 #: Signals whose Python-level handlers a forked child resets.
 _RESET_SIGNALS = ("SIGCHLD", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
 
@@ -281,6 +348,7 @@ class LocalForker:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             become(cli_args, pass_fds, pass_fds, stderr, env, new_session=new_session)

@@ -50,6 +50,11 @@ class SyncClient:
             raise ConnectionClosed(f"ttrpc: cannot connect to {os.fspath(path)}: {exc}") from exc
         return cls(sock)
 
+    @property
+    def socket(self) -> socket.socket:
+        """The connection (to send a preamble on before the first call)."""
+        return self._sock
+
     def __enter__(self) -> SyncClient:
         return self
 

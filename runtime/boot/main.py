@@ -126,6 +126,14 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
     os._exit(status)
 
 
+def warm_up() -> None:
+    """Import what boot will need before its arguments arrive (a warm
+    child of the CLI, ``runtime.prefork``): the Sentry, anyio, ttrpc."""
+    from runtime.boot import controller, fdlistener, loader  # noqa: F401
+
+    syscall_filter.preload()
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror + (f": {exc.filename}" if exc.filename else "")

@@ -171,10 +171,18 @@ def install(stub_fd: int | None) -> None:
     hostsys.prctl(rs.PR_SET_SECCOMP, rs.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
 
 
+_preloaded = False
+
+
 def preload() -> None:
     """Import now what would otherwise be imported lazily after the sandbox
     lost the host's files (pivot_root): every Sentry module, the anyio
-    back end and the few stdlib modules used on error paths."""
+    back end and the few stdlib modules used on error paths. Once per
+    process (a warm boot child did it before its request arrived)."""
+    global _preloaded
+    if _preloaded:
+        return
+    _preloaded = True
     import sentry
 
     for info in pkgutil.walk_packages(sentry.__path__, "sentry."):
@@ -185,6 +193,7 @@ def preload() -> None:
             continue
         importlib.import_module(info.name)
     for name in (
+        "ttrpc.server",  # ttrpc loads its anyio transports lazily
         "anyio._backends._asyncio",
         "anyio.to_thread",
         "anyio._core._signals",

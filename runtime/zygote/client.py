@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import os
@@ -13,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from runtime.spawn import SpawnRequest, send_with_fds
 
 #: How long a spawn waits for the zygote to finish its imports. A zygote
 #: started with the shim is usually ready before the first Create; if not,
@@ -194,25 +195,18 @@ class Zygote:
             fds = [*pass_fds, status_theirs.fileno()]
             if stderr is not None:
                 fds.append(stderr)
-            request = json.dumps(
-                {
-                    "args": cli_args,
-                    "targets": pass_fds,
-                    "stderr": stderr is not None,
-                    "env": env,
-                    "setsid": new_session,
-                }
+            request = SpawnRequest(
+                args=cli_args,
+                targets=pass_fds,
+                env=env,
+                stderr=stderr is not None,
+                setsid=new_session,
             ).encode()
-            if len(request) > _MAX_MESSAGE:
-                raise OSError("zygote request too large")
             with self._lock:
                 if self.process.poll() is not None:
                     raise OSError("zygote exited")
                 self._await_ready()
-                self._sock.sendmsg(
-                    [request],
-                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())],
-                )
+                send_with_fds(self._sock, request, fds)
                 deadline = time.monotonic() + READY_TIMEOUT
                 ready, _, _ = select.select([self._sock], [], [], READY_TIMEOUT)
                 if not ready or time.monotonic() > deadline:

@@ -10,7 +10,6 @@ children live on (a shim is their subreaper).
 
 from __future__ import annotations
 
-import array
 import contextlib
 import importlib
 import json
@@ -20,7 +19,7 @@ import signal
 import socket
 import sys
 
-from runtime.spawn import PARK_FD, become
+from runtime.spawn import SpawnRequest, become, recv_with_fds
 
 #: What boot and the gofer import, loaded before the first fork.
 PRELOAD = (
@@ -37,8 +36,6 @@ PRELOAD = (
     "anyio",
     "ttrpc",
 )
-_MAX_MESSAGE = 1 << 16
-_MAX_FDS = 250
 
 
 def main(argv: list[str]) -> int:
@@ -64,14 +61,11 @@ def main(argv: list[str]) -> int:
             _reap(children)
         if sock.fileno() in ready:
             try:
-                msg, ancdata, _flags, _addr = sock.recvmsg(
-                    _MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS * 4)
-                )
+                msg, fds = recv_with_fds(sock)
             except InterruptedError:
                 continue
             if not msg:
                 return 0
-            fds = _fds_of(ancdata)
             try:
                 pid, status_sock = _fork(msg, fds, sock=sock, children=children)
             except Exception as exc:
@@ -82,16 +76,6 @@ def main(argv: list[str]) -> int:
             children[pid] = status_sock
             sock.send(json.dumps({"pid": pid}).encode())
             _reap(children)
-
-
-def _fds_of(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
-    fds: list[int] = []
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            arr = array.array("i")
-            arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
-            fds.extend(arr)
-    return fds
 
 
 def _reap(children: dict[int, socket.socket]) -> None:
@@ -112,17 +96,13 @@ def _reap(children: dict[int, socket.socket]) -> None:
 def _fork(
     msg: bytes, fds: list[int], *, sock: socket.socket, children: dict[int, socket.socket]
 ) -> tuple[int, socket.socket]:
-    request = json.loads(msg)
-    args = [str(a) for a in request["args"]]
-    targets = [int(t) for t in request["targets"]]
-    env = {str(k): str(v) for k, v in request["env"].items()}
-    want = len(targets) + 1 + (1 if request["stderr"] else 0)
+    request = SpawnRequest.decode(msg)
+    targets = request.targets
+    want = len(targets) + 1 + (1 if request.stderr else 0)
     if len(fds) != want:
         raise ValueError(f"expected {want} descriptors, got {len(fds)}")
-    if any(t < 3 or t >= PARK_FD for t in targets) or len(set(targets)) != len(targets):
-        raise ValueError("bad descriptor numbers")
     passed, status_fd = fds[: len(targets)], fds[len(targets)]
-    stderr_fd = fds[-1] if request["stderr"] else None
+    stderr_fd = fds[-1] if request.stderr else None
     pid = os.fork()
     if pid == 0:
         # The child closes every FD it does not keep: let no socket object
@@ -130,7 +110,7 @@ def _fork(
         sock.detach()
         for other in children.values():
             other.detach()
-        become(args, targets, passed, stderr_fd, env, new_session=bool(request.get("setsid")))
+        become(request.args, targets, passed, stderr_fd, request.env, new_session=request.setsid)
     for fd in passed:
         os.close(fd)
     if stderr_fd is not None:
