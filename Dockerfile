@@ -1,5 +1,5 @@
 # Builds the pysandbox wheel (compiling the Cython/cffi extensions and the
-# ptrace stub) and an image holding both binaries: `pysandbox` (the OCI
+# static helpers: the ptrace stub, the gofer's serving loop) and an image holding both binaries: `pysandbox` (the OCI
 # runtime) and `containerd-shim-pysandbox-v2` (the containerd shim).
 #
 #   docker build -t pysandbox .

@@ -1,6 +1,6 @@
 """Build the compiled parts of pysandbox: Cython modules (``*.pyx``), cffi
 out-of-line API modules (``_build_*.py`` builders exposing ``ffibuilder``) and the
-static helper binaries the Sentry ships (the ptrace stub).
+static helper binaries (the ptrace stub, the gofer's serving loop).
 
 Everything else (metadata, dependencies, entry points) is declarative in
 setup.cfg. Discovery is by file name so that a new Cython module or cffi
@@ -64,10 +64,11 @@ def _static_helpers() -> list[tuple[Path, Path, list[str]]]:
     """Static helper binaries: ``<dir>/stub/<name>.c`` builds ``<dir>/stub/<name>``.
 
     Flags come from the first line of the source if it starts with
-    ``// build-flags:``; the helpers are freestanding (-nostdlib).
+    ``// build-flags:`` (the ptrace stub is freestanding: -nostdlib there).
     """
     out = []
-    for src in sorted(ROOT.glob("sentry/**/stub/*.c")):
+    sources = [*ROOT.glob("sentry/**/stub/*.c"), *ROOT.glob("runtime/**/stub/*.c")]
+    for src in sorted(sources):
         first = src.read_text().splitlines()[0]
         flags = first.split(":", 1)[1].split() if first.startswith("// build-flags:") else []
         out.append((src, src.with_suffix(""), flags))
@@ -80,7 +81,7 @@ class BuildExt(build_ext):
     def run(self) -> None:
         _check_toolchain()
         for src, binary, flags in _static_helpers():
-            cmd = ["gcc", "-static", "-nostdlib", "-O2", *flags, "-o", str(binary), str(src)]
+            cmd = ["gcc", "-static", "-O2", *flags, "-o", str(binary), str(src)]
             try:
                 subprocess.run(cmd, check=True)
             except (OSError, subprocess.CalledProcessError) as exc:

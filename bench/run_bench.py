@@ -6,8 +6,8 @@ Usage: python bench/run_bench.py [--runs N]
 Each runtime runs the bundle N times (wall time of the whole command, median
 and p90). Then each starts `sleep 1000` detached (`run --detach`) and the PSS
 of every process it left running for that container is summed: pysandbox's
-boot, gofer and stub; runsc's sandbox, gofer and their children; runc's
-container process. runsc is used when installed, as `runsc --network=none
+boot, gofer (found from its state record) and stub; runsc's sandbox, gofer
+and their children; runc's container process. runsc is used when installed, as `runsc --network=none
 --platform=ptrace run` (its `--ignore-cgroups` is not needed as root).
 Targets (issue 4): start faster than runsc and use no more memory than it.
 """
@@ -90,6 +90,18 @@ def _pids_of(needle: str) -> list[int]:
     return found
 
 
+def _gofer_of(tmp: Path, label: str, cid: str) -> list[int]:
+    """pysandbox's gofer, whose command line (``gofer_serve FD:R:PATH``)
+    names neither the container nor the bundle: from its state record."""
+    if label != "pysandbox":
+        return []
+    try:
+        record = json.loads((tmp / "pys" / cid / "state.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [int(record.get("sandbox", {}).get("goferPid", 0))]
+
+
 def _descendants(pids: list[int]) -> set[int]:
     out = set(pids)
     changed = True
@@ -150,7 +162,7 @@ def main() -> int:
                 state = subprocess.run(
                     [*argv, "state", cid], capture_output=True, timeout=60, check=False
                 )
-                roots = _pids_of(cid) + _pids_of(str(sleep_bundle))
+                roots = _pids_of(cid) + _pids_of(str(sleep_bundle)) + _gofer_of(tmp, label, cid)
                 if state.returncode == 0:
                     roots.append(int(json.loads(state.stdout).get("pid", 0)))
                 pids = _descendants([p for p in roots if p > 0])

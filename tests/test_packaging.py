@@ -41,7 +41,7 @@ def test_wheel_builds_and_runs(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for mod in _expected_compiled():
         assert any(n.startswith(mod) and n.endswith(".so") for n in names), f"{mod} not compiled"
-    for stub in ROOT.glob("sentry/**/stub/*.c"):
+    for stub in [*ROOT.glob("sentry/**/stub/*.c"), *ROOT.glob("runtime/**/stub/*.c")]:
         rel = str(stub.relative_to(ROOT).with_suffix(""))
         assert rel in names, f"static helper {rel} missing from the wheel"
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -13,22 +13,22 @@ Protocol, one AF_UNIX SOCK_SEQPACKET connection per served mount (the
   one FD in SCM_RIGHTS, or ``{"error": "..."}`` with no FD.
 
 The gofer serves until every connection is closed by the Sentry (seed:
-``server.Wait()``), then exits.
+``server.Wait()``), then exits. It serves from ``stub/gofer_serve.c``:
+once the Python gofer has built the root, dropped its capabilities,
+chrooted and installed its seccomp filter, it execs that program (through
+an FD opened before the chroot), which narrows the filter further to the
+dozen calls serving needs.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
-import selectors
 import socket
-import stat
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-log = logging.getLogger("pysandbox.gofer")
+from runtime.errors import RuntimeFailure
 
 MAX_REQUEST = 4096
 
@@ -42,90 +42,34 @@ class Connection:
     readonly: bool
 
 
-def _reply(conn: Connection, message: dict[str, Any], fds: list[int]) -> None:
-    data = json.dumps(message).encode()
-    if fds:
-        socket.send_fds(conn.sock, [data], fds)
-    else:
-        conn.sock.send(data)
+#: The serving loop, a small static program (``stub/gofer_serve.c``, built
+#: by setup.py): serving is a few system calls per request, and a Python
+#: interpreter kept asleep for the sandbox's whole life costs it 6-12 MiB.
+SERVER = os.path.join(os.path.dirname(__file__), "stub", "gofer_serve")
 
 
-def _mount_fd(conn: Connection) -> int:
-    """The FD to donate: O_PATH for a directory (the Sentry walks beneath
-    it); for a single-file mount (CRI's /etc/hosts) the open file itself,
-    read-write unless the mount is read-only, since the Sentry has no parent
-    directory to reopen it from."""
-    fd = os.open(conn.mount_path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+def open_server() -> int:
+    """An O_PATH FD of the serving program, taken before the gofer chroots."""
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        os.close(fd)
-        raise
-    if not regular:
-        return fd
-    try:
-        # The path is resolved and symlink-free inside the gofer's chroot.
-        flags = os.O_NOFOLLOW | os.O_CLOEXEC
-        if conn.readonly:
-            return os.open(conn.mount_path, os.O_RDONLY | flags)
-        try:
-            return os.open(conn.mount_path, os.O_RDWR | flags)
-        except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-                raise
-            # A read-only host file system or file: serve it read-only.
-            return os.open(conn.mount_path, os.O_RDONLY | flags)
-    finally:
-        os.close(fd)
+        return os.open(SERVER, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise RuntimeFailure(
+            f"gofer: {SERVER} is missing (rebuild: pip install -e . or setup.py build_ext)"
+        ) from None
 
 
-def handle(conn: Connection) -> bool:
-    """Serve one request; False once the peer has closed the connection."""
-    try:
-        data = conn.sock.recv(MAX_REQUEST)
-    except ConnectionResetError:
-        return False
-    if not data:
-        return False
-    try:
-        request = json.loads(data)
-        op = request.get("op") if isinstance(request, dict) else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        op = None
-    if op != "root":
-        _reply(conn, {"error": f"unknown request {data[:64]!r}"}, [])
-        return True
-    try:
-        fd = _mount_fd(conn)
-    except OSError as exc:
-        _reply(conn, {"error": f"open {conn.mount_path}: {exc.strerror}"}, [])
-        return True
-    try:
-        _reply(conn, {"path": conn.mount_path, "readonly": conn.readonly}, [fd])
-    finally:
-        os.close(fd)
-    return True
+def server_args(conns: list[Connection]) -> list[str]:
+    """``FD:R:PATH`` per connection, as gofer_serve.c parses them."""
+    return [f"{c.sock.fileno()}:{int(c.readonly)}:{c.mount_path}" for c in conns]
 
 
-def serve(conns: list[Connection]) -> None:
-    """Answer requests on every connection until all are closed."""
-    sel = selectors.DefaultSelector()
-    for conn in conns:
-        sel.register(conn.sock, selectors.EVENT_READ, conn)
-    try:
-        while sel.get_map():
-            for key, _ in sel.select():
-                conn = key.data
-                try:
-                    alive = handle(conn)
-                except BrokenPipeError:
-                    alive = False
-                if not alive:
-                    log.info("connection for %s closed", conn.mount_path)
-                    sel.unregister(conn.sock)
-                    conn.sock.close()
-    finally:
-        sel.close()
+def exec_server(server_fd: int, conns: list[Connection]) -> NoReturn:
+    """Become the serving loop: the connections stay open across the exec
+    (everything else is close-on-exec); it answers until all are closed."""
+    args = ["gofer_serve", *server_args(conns)]
+    for c in conns:
+        os.set_inheritable(c.sock.fileno(), True)
+    os.execve(server_fd, args, {})
 
 
 def request_root(sock: socket.socket) -> tuple[int, dict[str, Any]]:

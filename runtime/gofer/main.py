@@ -16,7 +16,6 @@ import argparse
 import logging
 import os
 import socket
-import threading
 
 from runtime import capabilities, hostsys, seccomp
 from runtime import spec as ocispec
@@ -121,6 +120,7 @@ def _run(conf: RuntimeConfig, argv: list[str]) -> int:
         )
 
     root = spec.root.path
+    server_fd = directfs.open_server()
     if ns.setup_root:
         # Our own mount namespace: nothing mounted here is seen by the host.
         hostsys.unshare(hostsys.CLONE_NEWNS)
@@ -137,20 +137,13 @@ def _run(conf: RuntimeConfig, argv: list[str]) -> int:
         for c in conns:
             c.mount_path = container_path(root, c.mount_path)
         log.info("chroot'd to %s", root)
-    # After chroot (which it denies) and before any thread: filters are per
-    # thread, and threads created later inherit this one.
+    # After chroot, which it denies; the serving program inherits it.
     seccomp.install()
 
-    writer = None
     if ns.mounts_fd >= 0:
-        data = mounts.encode(resolved)
-        writer = threading.Thread(
-            target=mounts.write_all, args=(ns.mounts_fd, data), name="mounts-writer", daemon=True
-        )
-        writer.start()
-    # Modes arrive already masked by the Sentry's own umask.
-    os.umask(0)
-    directfs.serve(conns)
-    if writer is not None:
-        writer.join(timeout=1)
-    return 0
+        # Whoever started us reads them now (boot, or the CLI for a
+        # subcontainer), before it asks for any FD.
+        mounts.write_all(ns.mounts_fd, mounts.encode(resolved))
+    log.debug("serving %d mount(s)", len(conns))
+    logging.shutdown()
+    directfs.exec_server(server_fd, conns)

@@ -1,4 +1,4 @@
-// build-flags: -fno-pie -no-pie -nostartfiles -Wl,-Ttext-segment=0x7ffbff000000 -Wl,-z,noseparate-code -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-e,_start
+// build-flags: -nostdlib -fno-pie -no-pie -nostartfiles -Wl,-Ttext-segment=0x7ffbff000000 -Wl,-z,noseparate-code -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-e,_start
 /*
  * The ptrace platform's stub process (see sentry/platform/ptrace/__init__.py).
  *

@@ -1,0 +1,107 @@
+"""Warm children (runtime.prefork): forked ahead, told later what to become,
+and never left behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from runtime import prefork
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not os.path.exists(f"/proc/{pid}")
+    return False
+
+
+def test_unused_children_are_killed_and_reaped() -> None:
+    forker = prefork.WarmForker()
+    pids = [child.pid for child in forker._warm.values()]
+    assert len(pids) == 2 and all(os.path.exists(f"/proc/{p}") for p in pids)
+    forker.close()
+    assert all(_gone(p) for p in pids)
+    forker.close()  # idempotent
+
+
+def test_warm_gofer_becomes_the_command(tmp_path) -> None:
+    forker = prefork.WarmForker(("gofer",))
+    warm_pid = forker._warm["gofer"].pid
+    log = tmp_path / "log"
+    child = forker.spawn(
+        ["--root=/nonexistent", f"--log={log}", "gofer"], pass_fds=[], stderr=None, env={}
+    )
+    assert child.pid == warm_pid
+    assert child.wait(timeout=30) == 1
+    assert "--bundle, --io-fds and --spec-fd are required" in log.read_text()
+    forker.close()
+
+
+def test_passed_fds_arrive_at_their_numbers() -> None:
+    forker = prefork.WarmForker(("gofer",))
+    a, b = socket.socketpair()
+    target = 57
+    os.dup2(b.fileno(), target)
+    b.close()
+    try:
+        # --io-fds names a socket that is not SEQPACKET-served, --spec-fd a
+        # bad FD: the gofer fails, but only after finding FD 57 a socket.
+        child = forker.spawn(
+            ["gofer", "--bundle=/nonexistent", f"--io-fds={target}", "--spec-fd=58"],
+            pass_fds=[target],
+            stderr=None,
+            env={},
+        )
+    finally:
+        os.close(target)
+    assert child.wait(timeout=30) != 0
+    a.close()
+    forker.close()
+
+
+def test_other_commands_use_a_plain_fork() -> None:
+    forker = prefork.WarmForker(("gofer",))
+    warm_pid = forker._warm["gofer"].pid
+    child = forker.spawn(["--root=/nonexistent", "state", "x"], pass_fds=[], stderr=None, env={})
+    assert child.pid != warm_pid
+    assert child.wait(timeout=30) == 1
+    # The warm gofer is still unused, and closing removes it.
+    forker.close()
+    assert _gone(warm_pid)
+
+
+def test_a_warm_child_serves_one_request() -> None:
+    child = prefork.WarmChild("gofer")
+    done = child.spawn(["--root=/nonexistent", "gofer"], [], None, {}, False)
+    with pytest.raises(OSError, match="used already"):
+        child.spawn(["gofer"], [], None, {}, False)
+    assert done.wait(timeout=30) == 1
+
+
+def test_a_malformed_request_ends_the_child() -> None:
+    child = prefork.WarmChild("gofer")
+    sock = child._sock
+    assert sock is not None
+    sock.send(b"not json")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        if pid:
+            assert os.waitstatus_to_exitcode(status) == 1
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the warm child did not exit")
+    sock.close()
+
+
+def test_subcommand_detection() -> None:
+    assert prefork._subcommand(["--root=/r", "--debug", "boot", "--bundle=b", "id"]) == "boot"
+    assert prefork._subcommand(["gofer"]) == "gofer"
+    assert prefork._subcommand(["--root=/r", "state", "x"]) is None
+    assert prefork._subcommand(["--debug"]) is None
