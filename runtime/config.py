@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtime.errors import UsageError
-from runtime.state import DEFAULT_ROOT
+
+#: Where container state lives unless ``--root`` says otherwise (runc: /run/runc).
+DEFAULT_ROOT = "/run/pysandbox"
 
 PLATFORMS = ("ptrace", "kvm")
 NETWORKS = ("sandbox", "host", "none")

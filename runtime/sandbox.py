@@ -40,9 +40,8 @@ from runtime.state import ProcessRef
 
 log = logging.getLogger("pysandbox.sandbox")
 
-# Teardown polling for a sandbox we did not spawn (seed waitForStopped:
-# every 100 ms, up to 5 s).
-STOP_POLL_INTERVAL = 0.1
+# How long teardown waits for a sandbox or gofer to exit (seed
+# waitForStopped: 5 s; it polls every 100 ms, we wait on a pidfd).
 STOP_TIMEOUT = 5.0
 
 
@@ -292,7 +291,8 @@ class Sandbox:
         if self.gofer is not None and self.gofer.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.gofer.pid, signal.SIGKILL)
-            _wait_gone(self.gofer)
+            if not _wait_gone(self.gofer):
+                raise RuntimeFailure(f"process {self.gofer.pid} did not stop in time")
         if self.cgroup:
             cgroups.from_json(self.cgroup).destroy()
 
@@ -326,24 +326,31 @@ class Sandbox:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.process.pid, 0)
             return
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while self.process.alive():
-            if time.monotonic() > deadline:
-                raise RuntimeFailure(f"sandbox {self.id} (pid {self.pid}) did not stop in time")
-            # Reap it if it happens to be our child after all (tests, run).
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(self.process.pid, os.WNOHANG)
-            time.sleep(STOP_POLL_INTERVAL)
+        if not _wait_gone(self.process):
+            raise RuntimeFailure(f"sandbox {self.id} (pid {self.pid}) did not stop in time")
 
 
-def _wait_gone(ref: ProcessRef) -> None:
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while ref.alive():
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(ref.pid, os.WNOHANG)
-        if time.monotonic() > deadline:
-            raise RuntimeFailure(f"process {ref.pid} did not stop in time")
-        time.sleep(0.01)
+def _wait_gone(ref: ProcessRef, timeout: float = STOP_TIMEOUT) -> bool:
+    """Wait until ``ref`` has exited (a zombie counts: it never runs
+    again, and whoever is its parent reaps it); False on timeout. A pidfd
+    reports the exit of any process, not only of a child, so nothing
+    polls; the start time checked after opening it keeps a recycled pid
+    from being waited for."""
+    deadline = time.monotonic() + timeout
+    try:
+        pidfd = os.pidfd_open(ref.pid)
+    except ProcessLookupError:
+        return True
+    try:
+        while ref.alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if select.select([pidfd], [], [], remaining)[0]:
+                break  # it exited: a zombie is gone for us
+    finally:
+        os.close(pidfd)
+    return True
 
 
 def place_sandbox(

@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.config import DEFAULT_ROOT
 from runtime.errors import ContainerExists, ContainerNotExist, RuntimeFailure
 from runtime.spec import validate_id
 from runtime.status import Status, is_alive
 
 log = logging.getLogger("pysandbox.state")
 
-DEFAULT_ROOT = "/run/pysandbox"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 OCI_VERSION = "1.0.2"

@@ -29,9 +29,9 @@ from google.protobuf.message import DecodeError
 from protos import typeurl
 from protos.containerd.runtime.bootstrap.v1 import bootstrap_pb2
 from protos.containerd.runtimeoptions.v1 import api_pb2
-from runtime.config import RuntimeConfig
+from runtime.config import DEFAULT_ROOT, RuntimeConfig
 from runtime.errors import UsageError
-from runtime.state import DEFAULT_ROOT, write_atomic
+from runtime.state import write_atomic
 
 log = logging.getLogger("pysandbox.shim")
 

@@ -25,9 +25,8 @@ from runtime import prefork, spawn
 from runtime._version import __version__
 from runtime.cli import _log
 from runtime.cli._args import Parser, parse_bool
-from runtime.config import RuntimeConfig
+from runtime.config import DEFAULT_ROOT, RuntimeConfig
 from runtime.errors import RuntimeFailure
-from runtime.state import DEFAULT_ROOT
 
 # subcommand → module in runtime.cli (order is the help order).
 COMMANDS = {
