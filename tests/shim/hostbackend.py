@@ -38,6 +38,7 @@ STATE_FILE = "hostbackend.json"
 
 _STUB = r"""
 import json, os, sys
+import warnings  # os.execvpe imports it lazily: after the chroot it is out of reach
 fd = int(sys.argv[1])
 cfg = json.loads(sys.argv[2])
 if fd >= 0:
