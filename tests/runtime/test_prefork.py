@@ -64,13 +64,28 @@ def test_passed_fds_arrive_at_their_numbers() -> None:
     forker.close()
 
 
-def test_other_commands_use_a_plain_fork() -> None:
+def test_other_commands_go_to_the_fallback_forker() -> None:
     forker = prefork.WarmForker(("gofer",))
     warm_pid = forker._warm["gofer"].pid
-    child = forker.spawn(["--root=/nonexistent", "state", "x"], pass_fds=[], stderr=None, env={})
-    assert child.pid != warm_pid
-    assert child.wait(timeout=30) == 1
-    # The warm gofer is still unused, and closing removes it.
+    calls = []
+
+    marker = object()
+
+    class Recording:
+        def spawn(self, cli_args: list[str], **kwargs: object) -> object:
+            calls.append(cli_args)
+            return marker
+
+    forker._fallback = Recording()  # type: ignore[assignment]
+    child: object = forker.spawn(
+        ["--root=/nonexistent", "state", "x"], pass_fds=[], stderr=None, env={}
+    )
+    assert child is marker
+    assert calls == [["--root=/nonexistent", "state", "x"]]
+    # A second gofer (a pod's later container) is forked plainly too.
+    forker._warm.pop("gofer").discard()
+    child = forker.spawn(["gofer"], pass_fds=[], stderr=None, env={})
+    assert child is marker
     forker.close()
     assert _gone(warm_pid)
 
