@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 
+from runtime.config import RuntimeConfig
 from runtime.spawn import (
     LocalChild,
     LocalForker,
@@ -35,21 +36,22 @@ from runtime.spawn import (
 )
 
 #: What each warm child imports before its request arrives; a name is a
-#: module, or ``module:function`` to call after importing it.
+#: module, or ``module:function`` to call with the ``RuntimeConfig`` after
+#: importing it.
 PRELOAD: dict[str, tuple[str, ...]] = {
     "gofer": ("runtime.cli.main", "runtime.cli.gofer", "runtime.gofer.main"),
     "boot": ("runtime.cli.main", "runtime.cli.boot", "runtime.boot.main:warm_up"),
 }
 
 
-def preload(names: tuple[str, ...]) -> None:
+def preload(names: tuple[str, ...], conf: RuntimeConfig) -> None:
     """Import ``names``; a failure is left for the command itself to report."""
     for name in names:
         module, _, func = name.partition(":")
         try:
             mod = importlib.import_module(module)
             if func:
-                getattr(mod, func)()
+                getattr(mod, func)(conf)
         except Exception as exc:
             sys.stderr.write(f"pysandbox: cannot preload {name}: {exc}\n")
 
@@ -57,7 +59,7 @@ def preload(names: tuple[str, ...]) -> None:
 class WarmChild:
     """One forked-ahead child waiting for its request."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, conf: RuntimeConfig) -> None:
         self.command = command
         kind = socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
@@ -67,7 +69,7 @@ class WarmChild:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _child(theirs, PRELOAD[command])
+            _child(theirs, PRELOAD[command], conf)
         theirs.close()
         self.pid = pid
         self._sock: socket.socket | None = ours
@@ -110,13 +112,13 @@ class WarmChild:
             os.waitpid(self.pid, 0)
 
 
-def _child(sock: socket.socket, names: tuple[str, ...]) -> None:
+def _child(sock: socket.socket, names: tuple[str, ...], conf: RuntimeConfig) -> None:
     """In the forked child: import, wait for the request, become it."""
     code = 0
     try:
         # Ctrl-C reaches the CLI, which discards us; no traceback from here.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        preload(names)
+        preload(names, conf)
         msg, fds = recv_with_fds(sock)
         if msg:
             request = SpawnRequest.decode(msg)
@@ -146,11 +148,11 @@ class WarmForker:
     """The CLI's forker: warm children for ``boot`` and ``gofer`` (the
     first of each), a plain fork for anything else."""
 
-    def __init__(self, commands: tuple[str, ...] = ("gofer", "boot")) -> None:
+    def __init__(self, conf: RuntimeConfig, commands: tuple[str, ...] = ("gofer", "boot")) -> None:
         self._warm: dict[str, WarmChild] = {}
         self._fallback = LocalForker()
         for command in commands:
-            self._warm[command] = WarmChild(command)
+            self._warm[command] = WarmChild(command, conf)
 
     def spawn(
         self,

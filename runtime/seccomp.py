@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 from runtime import hostsys
@@ -145,8 +145,8 @@ def install(deny: tuple[str, ...] = GOFER_DENY) -> None:
 
     Sets no_new_privs first, as an unprivileged filter requires (seccomp(2)).
     """
-    if platform.machine() != "x86_64":
-        raise RuntimeFailure(f"no seccomp filter is defined for {platform.machine()}")
+    if os.uname().machine != "x86_64":
+        raise RuntimeFailure(f"no seccomp filter is defined for {os.uname().machine}")
     program = build(deny)
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))

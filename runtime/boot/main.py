@@ -126,12 +126,13 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
     os._exit(status)
 
 
-def warm_up() -> None:
+def warm_up(conf: RuntimeConfig) -> None:
     """Import what boot will need before its arguments arrive (a warm
-    child of the CLI, ``runtime.prefork``): the Sentry, anyio, ttrpc."""
+    child of the CLI, ``runtime.prefork``): the Sentry for ``conf``'s
+    platform, anyio, ttrpc."""
     from runtime.boot import controller, fdlistener, loader  # noqa: F401
 
-    syscall_filter.preload()
+    syscall_filter.preload(conf.platform)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -194,7 +195,7 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         device_fd=ns.device_fd if conf.platform == "kvm" else None,
         console_fd=console_fd,
     )
-    syscall_filter.preload()
+    syscall_filter.preload(conf.platform)
 
     if ns.setup_root:
         confine.setup_root()

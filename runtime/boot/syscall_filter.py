@@ -32,12 +32,13 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import os
 import pkgutil
-import platform
 import socket
 
 from runtime import hostsys
 from runtime import seccomp as rs
+from runtime.config import PLATFORMS
 from runtime.errors import RuntimeFailure
 from sentry.abi import sysno
 
@@ -160,8 +161,8 @@ def build(stub_fd: int | None) -> bytes:
 
 def install(stub_fd: int | None) -> None:
     """Install the filter on this thread and every thread it creates later."""
-    if platform.machine() != "x86_64":
-        raise RuntimeFailure(f"no seccomp filter is defined for {platform.machine()}")
+    if os.uname().machine != "x86_64":
+        raise RuntimeFailure(f"no seccomp filter is defined for {os.uname().machine}")
     program = build(stub_fd)
     if len(program) // 8 > 4096:  # BPF_MAXINSNS
         raise RuntimeFailure("seccomp: filter too long")
@@ -174,24 +175,34 @@ def install(stub_fd: int | None) -> None:
 _preloaded = False
 
 
-def preload() -> None:
+def preload(platform_name: str | None = None) -> None:
     """Import now what would otherwise be imported lazily after the sandbox
-    lost the host's files (pivot_root): every Sentry module, the anyio
-    back end and the few stdlib modules used on error paths. Once per
-    process (a warm boot child did it before its request arrived)."""
+    lost the host's files (pivot_root): every Sentry module (of the other
+    platforms only with ``platform_name`` None), the anyio back end and the few
+    stdlib modules used on error paths. Once per process (a warm boot
+    child did it before its request arrived)."""
     global _preloaded
     if _preloaded:
         return
     _preloaded = True
     import sentry
 
-    for info in pkgutil.walk_packages(sentry.__path__, "sentry."):
-        leaf = info.name.rpartition(".")[2]
-        # Build-time only: the cffi builders (parsing their cdefs costs
-        # ~70 ms), the docs generator, the standalone entry point.
-        if leaf.startswith("_build_") or leaf in ("gendoc", "__main__"):
-            continue
-        importlib.import_module(info.name)
+    skip = {"sentry.strace"}  # --strace is ``python -m sentry run``'s, not boot's
+    if platform_name is not None:
+        skip |= {f"sentry.platform.{p}" for p in PLATFORMS if p != platform_name}
+
+    def walk(path: list[str], prefix: str) -> None:
+        for info in pkgutil.iter_modules(path, prefix):
+            leaf = info.name.rpartition(".")[2]
+            # Build-time only: the cffi builders (parsing their cdefs costs
+            # ~70 ms), the docs generator, the standalone entry point.
+            if info.name in skip or leaf.startswith("_build_") or leaf in ("gendoc", "__main__"):
+                continue
+            module = importlib.import_module(info.name)
+            if info.ispkg:
+                walk(list(module.__path__), info.name + ".")
+
+    walk(list(sentry.__path__), "sentry.")
     for name in (
         "ttrpc.server",  # ttrpc loads its anyio transports lazily
         "anyio._backends._asyncio",

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in WARM_COMMANDS and spawn.current_forker() is None:
             # Before this process imports the rest of the runtime: the
             # warm children work on the other CPU meanwhile.
-            warm = prefork.WarmForker()
+            warm = prefork.WarmForker(conf)
             spawn.install_forker(warm)
         module = _module(command)
         if command in HIDDEN:

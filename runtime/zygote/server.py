@@ -48,6 +48,12 @@ def main(argv: list[str]) -> int:
             importlib.import_module(name)
         except Exception as exc:  # e.g. a missing extension: children report it themselves
             sys.stderr.write(f"pysandbox zygote: cannot preload {name}: {exc}\n")
+    try:
+        # The rest of the Sentry, for either platform: what boot would
+        # otherwise import in every child before it pivots.
+        importlib.import_module("runtime.boot.syscall_filter").preload()
+    except Exception as exc:
+        sys.stderr.write(f"pysandbox zygote: cannot preload the Sentry: {exc}\n")
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
