@@ -3,8 +3,11 @@
 One directory per container, ``<root>/<id>/``, holding ``state.json`` (the
 record) and ``lock`` (flock(2) target). Every mutation takes the exclusive
 lock, re-reads the record, and writes it back atomically: write a temporary
-file, fsync it, rename(2) over the record, fsync the directory (rename(2) is
-atomic; the directory fsync makes it durable). Readers never see a torn file.
+file and rename(2) it over the record, so readers never see a torn file.
+Nothing is fsync'd: a record describes processes that do not outlive a
+reboot (runc's runtime.md recommends a temporary file system for the state,
+and the default root is one), and two fsyncs per write cost a disk-backed
+root several milliseconds on every state change.
 
 A process is identified by (pid, start time): the start time is field 22 of
 /proc/PID/stat (proc(5), "starttime", clock ticks since boot), so a pid
@@ -156,14 +159,6 @@ class ContainerRecord:
         )
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so readers see the old or new file, never half."""
     directory = os.path.dirname(path)
@@ -173,7 +168,6 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -181,7 +175,6 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         raise
     os.close(fd)
     os.rename(tmp, path)
-    _fsync_dir(directory)
 
 
 class StateStore:
