@@ -50,7 +50,7 @@ def _bundle(tmp: Path, args: list[str]) -> Path:
 
 
 def _runtimes(tmp: Path) -> dict[str, list[str]]:
-    found = {"pysandbox": [sys.executable, "-m", "runtime.cli.main", "--root", str(tmp / "pys")]}
+    found = {"pysandbox": [sys.executable, "-m", "runtime.cli", "--root", str(tmp / "pys")]}
     if shutil.which("runc"):
         found["runc"] = ["runc", "--root", str(tmp / "runc")]
     if shutil.which("runsc"):

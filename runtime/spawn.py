@@ -2,7 +2,7 @@
 ``pysandbox gofer``).
 
 By default each is a fresh interpreter (``subprocess.Popen`` of
-``python -m runtime.cli.main ...``): about a quarter of a second of Python
+``python -m runtime.cli ...``): about a quarter of a second of Python
 start-up and imports before it does anything. A long-lived caller (the
 shim) can install a *zygote* (``runtime.zygote``): a process started once
 that has imported boot, the gofer and the Sentry, and forks a ready child
@@ -68,7 +68,7 @@ _children: dict[int, Any] = {}
 
 def self_command() -> list[str]:
     """How to run this runtime again (the same interpreter and package)."""
-    return [sys.executable, "-m", "runtime.cli.main"]
+    return [sys.executable, "-m", "runtime.cli"]
 
 
 def install_forker(forker: Forker | None, *, replace: bool = True) -> None:

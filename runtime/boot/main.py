@@ -126,13 +126,13 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
     os._exit(status)
 
 
-def warm_up(conf: RuntimeConfig) -> None:
+def warm_up(conf: RuntimeConfig | None) -> None:
     """Import what boot will need before its arguments arrive (a warm
     child of the CLI, ``runtime.prefork``): the Sentry for ``conf``'s
-    platform, anyio, ttrpc."""
+    platform (every platform's without one), anyio, ttrpc."""
     from runtime.boot import controller, fdlistener, loader  # noqa: F401
 
-    syscall_filter.preload(conf.platform)
+    syscall_filter.preload(conf.platform if conf is not None else None)
 
 
 def _one_line(exc: BaseException) -> str:

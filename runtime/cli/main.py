@@ -15,44 +15,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import sys
 from types import ModuleType
-from typing import NoReturn
 
 from runtime import prefork, spawn
 from runtime._version import __version__
 from runtime.cli import _log
 from runtime.cli._args import Parser, parse_bool
+from runtime.cli._commands import COMMANDS, HIDDEN, WARM_COMMANDS, split
 from runtime.config import DEFAULT_ROOT, RuntimeConfig
 from runtime.errors import RuntimeFailure
-
-# subcommand → module in runtime.cli (order is the help order).
-COMMANDS = {
-    "create": "create",
-    "start": "start",
-    "run": "run",
-    "state": "state",
-    "list": "list",
-    "kill": "kill",
-    "delete": "delete",
-    "exec": "exec",
-    "ps": "ps",
-    "pause": "pause",
-    "resume": "resume",
-    "events": "events",
-    "wait": "wait",
-    "spec": "spec",
-    "features": "features",
-    "do": "do",
-    "boot": "boot",
-    "gofer": "gofer",
-}
-HIDDEN = frozenset({"boot", "gofer"})
-#: Commands that start a sandbox: boot and the gofer are forked ahead
-#: (``runtime.prefork``).
-WARM_COMMANDS = frozenset({"create", "run", "do"})
 
 
 def _module(command: str) -> ModuleType:
@@ -98,21 +70,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def _split(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
-    """Globals, the subcommand, and its arguments; only the named one is imported."""
-    value_flags = {"--root", "--log", "--log-format", "--platform", "--network"}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in COMMANDS:
-            return argv[:i], arg, argv[i + 1 :]
-        if arg in value_flags:
-            i += 2
-            continue
-        i += 1
-    return argv, None, []
-
-
 def _config(ns: argparse.Namespace) -> RuntimeConfig:
     return RuntimeConfig(
         root=ns.root,
@@ -126,6 +83,19 @@ def _config(ns: argparse.Namespace) -> RuntimeConfig:
     )
 
 
+def _parse_globals(globals_: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    top = Parser(prog="pysandbox", description="pysandbox OCI runtime", add_help=False)
+    _global_flags(top)
+    top.add_argument("-h", "--help", action="store_true")
+    return top.parse_known_args(globals_)
+
+
+def config_of(argv: list[str]) -> RuntimeConfig:
+    """The configuration ``argv``'s global flags describe (UsageError if bad)."""
+    gns, _ = _parse_globals(split(argv)[0])
+    return _config(gns)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -133,11 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     warm: prefork.WarmForker | None = None
     _log.reset()
     try:
-        globals_, command, rest = _split(argv)
-        top = Parser(prog="pysandbox", description="pysandbox OCI runtime", add_help=False)
-        _global_flags(top)
-        top.add_argument("-h", "--help", action="store_true")
-        gns, extra = top.parse_known_args(globals_)
+        globals_, command, rest = split(argv)
+        gns, extra = _parse_globals(globals_)
         log_path, log_format = gns.log, gns.log_format
         if gns.help or command is None:
             if extra:
@@ -150,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         conf = _config(gns)
         _log.setup(conf.log, conf.log_format, conf.debug)
         if command in WARM_COMMANDS and spawn.current_forker() is None:
-            # Before this process imports the rest of the runtime: the
-            # warm children work on the other CPU meanwhile.
-            warm = prefork.WarmForker(conf)
+            # An in-process caller without a forker of its own (the
+            # console script forks its warm children before importing us).
+            warm = prefork.WarmForker(lambda: conf)
             spawn.install_forker(warm)
         module = _module(command)
         if command in HIDDEN:
@@ -162,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             # boot and gofer are forked from this process (already holding
             # most of the runtime's imports) unless a caller installed its
-            # own way (the shim's zygote, tests).
+            # own way (the warm children, the shim's zygote, tests).
             spawn.install_forker(spawn.LocalForker(), replace=False)
             sub = Parser(prog=f"pysandbox {command}", description=module.HELP)
             module.add_arguments(sub)
@@ -181,26 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             warm.close()
 
 
-def run_and_exit() -> NoReturn:
-    """The console script: ``main`` then an immediate exit, without the
-    interpreter's teardown of every module (tens of milliseconds that
-    only delay the caller; nothing of ours needs finalizers)."""
-    try:
-        status = main()
-    except SystemExit as exc:  # argparse's --help and usage errors
-        if exc.code is None or isinstance(exc.code, int):
-            status = exc.code or 0
-        else:
-            sys.stderr.write(f"{exc.code}\n")
-            status = 1
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            status = status or 120  # what the interpreter exits with then
-    os._exit(status)
-
-
 if __name__ == "__main__":
-    run_and_exit()
+    from runtime.cli.entry import run
+
+    run()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +15,10 @@ from runtime import prefork
 from runtime.config import RuntimeConfig
 
 CONF = RuntimeConfig()
+
+
+def conf() -> RuntimeConfig:
+    return CONF
 
 
 def _gone(pid: int) -> bool:
@@ -24,7 +30,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_unused_children_are_killed_and_reaped() -> None:
-    forker = prefork.WarmForker(CONF)
+    forker = prefork.WarmForker(conf)
     pids = [child.pid for child in forker._warm.values()]
     assert len(pids) == 2 and all(os.path.exists(f"/proc/{p}") for p in pids)
     forker.close()
@@ -33,7 +39,7 @@ def test_unused_children_are_killed_and_reaped() -> None:
 
 
 def test_warm_gofer_becomes_the_command(tmp_path) -> None:
-    forker = prefork.WarmForker(CONF, ("gofer",))
+    forker = prefork.WarmForker(conf, ("gofer",))
     warm_pid = forker._warm["gofer"].pid
     log = tmp_path / "log"
     child = forker.spawn(
@@ -46,7 +52,7 @@ def test_warm_gofer_becomes_the_command(tmp_path) -> None:
 
 
 def test_passed_fds_arrive_at_their_numbers() -> None:
-    forker = prefork.WarmForker(CONF, ("gofer",))
+    forker = prefork.WarmForker(conf, ("gofer",))
     a, b = socket.socketpair()
     target = 57
     os.dup2(b.fileno(), target)
@@ -68,7 +74,7 @@ def test_passed_fds_arrive_at_their_numbers() -> None:
 
 
 def test_other_commands_go_to_the_fallback_forker() -> None:
-    forker = prefork.WarmForker(CONF, ("gofer",))
+    forker = prefork.WarmForker(conf, ("gofer",))
     warm_pid = forker._warm["gofer"].pid
     calls = []
 
@@ -94,7 +100,7 @@ def test_other_commands_go_to_the_fallback_forker() -> None:
 
 
 def test_a_warm_child_serves_one_request() -> None:
-    child = prefork.WarmChild("gofer", CONF)
+    child = prefork.WarmChild("gofer", conf)
     done = child.spawn(["--root=/nonexistent", "gofer"], [], None, {}, False)
     with pytest.raises(OSError, match="used already"):
         child.spawn(["gofer"], [], None, {}, False)
@@ -102,7 +108,7 @@ def test_a_warm_child_serves_one_request() -> None:
 
 
 def test_a_malformed_request_ends_the_child() -> None:
-    child = prefork.WarmChild("gofer", CONF)
+    child = prefork.WarmChild("gofer", conf)
     sock = child._sock
     assert sock is not None
     sock.send(b"not json")
@@ -123,3 +129,34 @@ def test_subcommand_detection() -> None:
     assert prefork._subcommand(["gofer"]) == "gofer"
     assert prefork._subcommand(["--root=/r", "state", "x"]) is None
     assert prefork._subcommand(["--debug"]) is None
+
+
+def _processes_naming(needle: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if needle.encode() in f.read():
+                        found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("command", ["create", "run", "do"])
+def test_a_failing_command_leaves_no_warm_child(tmp_path, command: str) -> None:
+    """The console script forks its warm children first thing; a command
+    that then fails (no bundle here) kills and reaps them before it exits."""
+    bundle = tmp_path / f"missing-bundle-{command}"
+    args = ["--bundle", str(bundle), "c1"] if command != "do" else ["--bogus-flag"]
+    if command == "do":
+        args.append(str(bundle))
+    r = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "--root", str(tmp_path / "root"), command, *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode != 0
+    assert _processes_naming(str(bundle)) == []

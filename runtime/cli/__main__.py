@@ -1,0 +1,5 @@
+"""``python -m runtime.cli``: the ``pysandbox`` command."""
+
+from runtime.cli.entry import run
+
+run()
