@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 # glibc's soname on every Linux we run on; ctypes.util.find_library would
 # run ldconfig in a subprocess (tens of ms of every process start-up).
@@ -81,7 +80,7 @@ def unshare(flags: int) -> None:
 
 
 def _syscall(name: str, *args: object) -> int:
-    number = _SYSCALLS[platform.machine()][name]
+    number = _SYSCALLS[os.uname().machine][name]
     return int(_libc.syscall(ctypes.c_long(number), *args))
 
 
