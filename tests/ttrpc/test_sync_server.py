@@ -16,7 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -632,3 +632,57 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("anyio", "asyncio", "
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_workers_are_reused_and_leave_when_idle() -> None:
+    from ttrpc.sync_server import _Workers
+
+    workers = _Workers(max_idle=1, idle_timeout=GUARD)
+    ran: list[threading.Thread] = []
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        ran.append(threading.current_thread())
+        done.release()
+
+    def idle_count() -> int:
+        with workers._lock:
+            return workers._idle
+
+    workers.submit(job)
+    assert done.acquire(timeout=GUARD)
+    _wait_until(lambda: idle_count() == 1)
+    workers.submit(job)  # the idle worker takes it
+    assert done.acquire(timeout=GUARD)
+    assert ran[0] is ran[1]
+    # A call that blocks keeps its worker; the next one gets a new thread.
+    gate = threading.Event()
+    blocked: list[threading.Thread] = []
+
+    def blocking_job() -> None:
+        blocked.append(threading.current_thread())
+        done.release()
+        gate.wait(GUARD)
+
+    _wait_until(lambda: idle_count() == 1)
+    workers.submit(blocking_job)
+    assert done.acquire(timeout=GUARD)
+    workers.submit(job)
+    assert done.acquire(timeout=GUARD)
+    assert blocked == [ran[0]] and ran[2] is not ran[0]
+    gate.set()
+    # Only max_idle workers stay; idle ones leave after idle_timeout.
+    brief = _Workers(max_idle=1, idle_timeout=0.01)
+    brief.submit(job)
+    assert done.acquire(timeout=GUARD)
+    ran[-1].join(GUARD)
+    assert not ran[-1].is_alive()
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    never = threading.Event()
+    for _ in range(int(GUARD / 0.005)):
+        if condition():
+            return
+        never.wait(0.005)
+    raise AssertionError("condition not reached")
