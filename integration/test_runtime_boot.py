@@ -532,6 +532,23 @@ def test_sandbox_process_is_confined(pysandbox: Runtime, tmp_path: Path, cid: st
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
 
 
+def test_sandbox_process_serves_without_an_event_loop(
+    pysandbox: Runtime, tmp_path: Path, cid: str
+) -> None:
+    """The control API is served on threads (ttrpc.SyncServer): asyncio,
+    whose C accelerator any import of it maps, is never loaded."""
+    bundle = make_bundle(tmp_path, ["/bin/sleep", "1000"])
+    assert pysandbox("create", "--bundle", str(bundle), cid).returncode == 0
+    assert pysandbox("start", cid).returncode == 0
+    r = pysandbox("ps", "--format", "json", cid)  # a served call
+    assert (r.returncode, json.loads(r.stdout or "null")) == (0, [1]), r.stderr
+    pid = pysandbox.state(cid)["pid"]
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    assert "python" in maps  # the right process: an interpreter
+    assert "_asyncio" not in maps
+
+
 def test_host_processes_and_files_are_invisible(
     pysandbox: Runtime, tmp_path: Path, cid: str
 ) -> None:

@@ -2,8 +2,8 @@
 
 Every call opens its own connection to the control socket, makes one ttrpc
 call and closes it (seed: connect, call, close), so a long ``Wait`` never
-holds up another call. The CLI is synchronous: each call runs its own
-short anyio event loop. ttrpc statuses become the runtime's one-line
+holds up another call. Calls block (``ttrpc.SyncClient``): no event
+loop in the CLI. ttrpc statuses become the runtime's one-line
 errors: UNIMPLEMENTED is ``NotAvailable``, everything else
 ``RuntimeFailure`` with the sandbox's message.
 

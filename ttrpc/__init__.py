@@ -1,10 +1,11 @@
 """ttrpc for Python: containerd's lightweight RPC over unix sockets.
 
 A sans-I/O codec (:mod:`ttrpc._codec`, :mod:`ttrpc._connection`) plus thin
-anyio transports (:class:`Server`, :class:`Client`, loaded on first use)
-and the blocking :class:`SyncClient`. Unary and streaming calls; see docs/ttrpc.md for the
-exact protocol coverage. Depends on protobuf and anyio
-and on nothing else.
+anyio transports (:class:`Server`, :class:`Client`, loaded on first use),
+the blocking :class:`SyncClient` and the threaded :class:`SyncServer`
+(unary calls, no event loop). Unary and streaming calls; see docs/ttrpc.md
+for the exact protocol coverage. Depends on protobuf and anyio and on
+nothing else; only the anyio transports import anyio.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -22,13 +23,14 @@ from ttrpc._codec import (
     encode_frame,
 )
 from ttrpc._connection import ClientConnection, ServerConnection
+from ttrpc._context import CallContext, PeerCredentials, ServerContext
+from ttrpc._peercred import peer_credentials, require_same_user
 from ttrpc._status import Code, ConnectionClosed, TTRPCError
 from ttrpc.sync import SyncClient
+from ttrpc.sync_server import SocketListener, SyncListener, SyncServer, SyncServerContext
 
 if TYPE_CHECKING:
     from ttrpc._calls import ClientStream
-    from ttrpc._context import PeerCredentials, ServerContext
-    from ttrpc._peercred import peer_credentials, require_same_user
     from ttrpc._server_stream import ServerStream
     from ttrpc.client import Client
     from ttrpc.server import Server
@@ -39,12 +41,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "ttrpc.client",
     "ClientStream": "ttrpc._calls",
-    "PeerCredentials": "ttrpc._context",
     "Server": "ttrpc.server",
-    "ServerContext": "ttrpc._context",
     "ServerStream": "ttrpc._server_stream",
-    "peer_credentials": "ttrpc._peercred",
-    "require_same_user": "ttrpc._peercred",
 }
 
 
@@ -62,6 +60,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "HEADER_LENGTH",
     "MAX_MESSAGE_LENGTH",
+    "CallContext",
     "Client",
     "ClientConnection",
     "ClientStream",
@@ -79,7 +78,11 @@ __all__ = [
     "ServerConnection",
     "ServerContext",
     "ServerStream",
+    "SocketListener",
     "SyncClient",
+    "SyncListener",
+    "SyncServer",
+    "SyncServerContext",
     "TTRPCError",
     "encode_frame",
     "peer_credentials",

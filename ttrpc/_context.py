@@ -1,14 +1,20 @@
-"""What a server handler learns about its call."""
+"""What a server handler learns about its call.
+
+No anyio here: the threaded server (``ttrpc.sync_server``) uses this module
+too, and its processes must not pay for importing an event loop.
+"""
 
 from __future__ import annotations
 
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import anyio
+from typing import TYPE_CHECKING
 
 from ttrpc import ttrpc_pb2
+
+if TYPE_CHECKING:
+    import anyio
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,17 +26,54 @@ class PeerCredentials:
     gid: int
 
 
-class ServerContext:
-    """Per-call context handed to every handler as ``ctx``.
+class CallContext:
+    """What both servers tell a handler: the call's name, stream, metadata,
+    deadline and peer.
 
     ``metadata`` maps each key to all its values in arrival order (ttrpc Go's
-    ``MD`` is ``map[string][]string``). When the client sent ``timeout_nano``,
-    ``deadline`` is the anyio clock time at which ``cancel_scope`` cancels
-    the handler (the Go server wraps the context with that timeout); the
-    call then answers DEADLINE_EXCEEDED. Without a timeout both are None.
+    ``MD`` is ``map[string][]string``). ``deadline`` is None when the
+    client sent no ``timeout_nano``; its clock is the server's (see the
+    subclasses).
     """
 
-    __slots__ = ("cancel_scope", "deadline", "metadata", "method", "peer", "service", "stream_id")
+    __slots__ = ("deadline", "metadata", "method", "peer", "service", "stream_id")
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        method: str,
+        stream_id: int,
+        metadata: Mapping[str, tuple[str, ...]],
+        deadline: float | None,
+        peer: PeerCredentials | None,
+    ) -> None:
+        self.service = service
+        self.method = method
+        self.stream_id = stream_id
+        self.metadata = metadata
+        self.deadline = deadline
+        self.peer = peer
+
+    def get(self, key: str) -> str | None:
+        """First value for ``key`` (exact, else lower-cased like Go's MD.Get)."""
+        values = self.metadata.get(key) or self.metadata.get(key.lower())
+        return values[0] if values else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} /{self.service}/{self.method} stream={self.stream_id}>"
+
+
+class ServerContext(CallContext):
+    """Per-call context of the anyio :class:`ttrpc.Server`, handed to every handler as ``ctx``.
+
+    When the client sent ``timeout_nano``, ``deadline`` is the anyio clock
+    time at which ``cancel_scope`` cancels the handler (the Go server wraps
+    the context with that timeout); the call then answers
+    DEADLINE_EXCEEDED. Without a timeout both are None.
+    """
+
+    __slots__ = ("cancel_scope",)
 
     def __init__(
         self,
@@ -43,27 +86,23 @@ class ServerContext:
         cancel_scope: anyio.CancelScope | None,
         peer: PeerCredentials | None,
     ) -> None:
-        self.service = service
-        self.method = method
-        self.stream_id = stream_id
-        self.metadata = metadata
-        self.deadline = deadline
+        super().__init__(
+            service=service,
+            method=method,
+            stream_id=stream_id,
+            metadata=metadata,
+            deadline=deadline,
+            peer=peer,
+        )
         self.cancel_scope = cancel_scope
-        self.peer = peer
-
-    def get(self, key: str) -> str | None:
-        """First value for ``key`` (exact, else lower-cased like Go's MD.Get)."""
-        values = self.metadata.get(key) or self.metadata.get(key.lower())
-        return values[0] if values else None
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (None without one)."""
         if self.deadline is None:
             return None
-        return max(0.0, self.deadline - anyio.current_time())
+        import anyio  # loaded already: this context only exists under anyio
 
-    def __repr__(self) -> str:
-        return f"<ServerContext /{self.service}/{self.method} stream={self.stream_id}>"
+        return max(0.0, self.deadline - anyio.current_time())
 
 
 def metadata_from_request(request: ttrpc_pb2.Request) -> dict[str, tuple[str, ...]]:

@@ -1,19 +1,15 @@
-"""Running one handler and turning its outcome into a response frame.
+"""Running one handler under anyio and turning its outcome into a response frame.
 
-Status mapping follows ttrpc Go (services.go): a payload that does not decode
--> INTERNAL "ttrpc: error unmarshalling payload"; ``TTRPCError`` -> its
-status; any other exception -> UNKNOWN with the message (logged with its
-traceback, since it is a bug in the handler); the client's deadline -> the
-handler is cancelled and the call answers DEADLINE_EXCEEDED.
+The statuses are ``_unary.py``'s (shared with the threaded server); what is
+anyio's own is the deadline: the client's ``timeout_nano`` cancels the
+handler, and the call answers DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 
 import anyio
-from google.protobuf.message import DecodeError
 
 from ttrpc import ttrpc_pb2
 from ttrpc._codec import Flags, MessageType, OversizedMessage, encode_frame
@@ -22,8 +18,13 @@ from ttrpc._context import PeerCredentials, ServerContext, metadata_from_request
 from ttrpc._server_stream import ServerStream
 from ttrpc._service import Method
 from ttrpc._status import Code, TTRPCError
-
-log = logging.getLogger("ttrpc.server")
+from ttrpc._unary import (
+    deadline_frame,
+    decode_payload,
+    error_frame,
+    response_frame,
+    wrong_type_frame,
+)
 
 
 async def invoke_unary(
@@ -34,12 +35,9 @@ async def invoke_unary(
 ) -> bytes:
     """Run the handler; return the response frame (OK or error status)."""
     try:
-        message = method.request_type.FromString(request.payload)
-    except DecodeError as exc:
-        # services.go protoUnmarshal: codes.Internal.
-        return ServerConnection.error_response(
-            stream_id, Code.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}"
-        )
+        message = decode_payload(method, request)
+    except TTRPCError as exc:
+        return error_frame(stream_id, request, exc)
     deadline: float | None = None
     scope: anyio.CancelScope | None = None
     if request.timeout_nano > 0:
@@ -64,34 +62,10 @@ async def invoke_unary(
             with scope:
                 response = await handler(ctx, message)
             if scope.cancelled_caught:
-                return ServerConnection.error_response(
-                    stream_id, Code.DEADLINE_EXCEEDED, "context deadline exceeded"
-                )
-    except TTRPCError as exc:
-        return ServerConnection.error_response(stream_id, exc.code, exc.message, exc.details)
+                return deadline_frame(stream_id)
     except Exception as exc:
-        log.exception("ttrpc: /%s/%s failed", request.service, request.method)
-        return ServerConnection.error_response(
-            stream_id, Code.UNKNOWN, str(exc) or type(exc).__name__
-        )
-    if not isinstance(response, method.response_type):
-        log.error(
-            "ttrpc: /%s/%s returned %r, expected %s",
-            request.service,
-            request.method,
-            type(response),
-            method.response_type.DESCRIPTOR.full_name,
-        )
-        return ServerConnection.error_response(
-            stream_id,
-            Code.INTERNAL,
-            f"ttrpc: handler returned {type(response).__name__},"
-            f" expected {method.response_type.DESCRIPTOR.full_name}",
-        )
-    try:
-        return ServerConnection.ok_response(stream_id, response.SerializeToString())
-    except OversizedMessage as exc:
-        return ServerConnection.error_response(stream_id, Code.RESOURCE_EXHAUSTED, str(exc))
+        return error_frame(stream_id, request, exc)
+    return response_frame(stream_id, request, method, response)
 
 
 async def invoke_stream(
@@ -122,20 +96,12 @@ async def invoke_stream(
             return error(stream_id, Code.RESOURCE_EXHAUSTED, "ttrpc: stream receive buffer full")
         if scope.cancelled_caught:
             if deadline is not None and anyio.current_time() >= deadline:
-                return error(stream_id, Code.DEADLINE_EXCEEDED, "context deadline exceeded")
+                return deadline_frame(stream_id)
             return error(stream_id, Code.CANCELLED, "context canceled")
-    except TTRPCError as exc:
-        return error(stream_id, exc.code, exc.message, exc.details)
     except Exception as exc:
-        log.exception("ttrpc: /%s/%s failed", request.service, request.method)
-        return error(stream_id, Code.UNKNOWN, str(exc) or type(exc).__name__)
+        return error_frame(stream_id, request, exc)
     if result is not None and not isinstance(result, method.response_type):
-        return error(
-            stream_id,
-            Code.INTERNAL,
-            f"ttrpc: handler returned {type(result).__name__},"
-            f" expected {method.response_type.DESCRIPTOR.full_name}",
-        )
+        return wrong_type_frame(stream_id, method, result)
     if method.server_streaming:
         # The stream ends with DATA[REMOTE_CLOSED] (server.go run loop).
         if result is None:
@@ -148,7 +114,4 @@ async def invoke_stream(
             return error(stream_id, Code.RESOURCE_EXHAUSTED, str(exc))
     if result is None:
         return error(stream_id, Code.INTERNAL, f"ttrpc: {request.method} returned no response")
-    try:
-        return ServerConnection.ok_response(stream_id, result.SerializeToString())
-    except OversizedMessage as exc:
-        return error(stream_id, Code.RESOURCE_EXHAUSTED, str(exc))
+    return response_frame(stream_id, request, method, result)

@@ -1,34 +1,38 @@
-"""Method tables: what the server dispatches ``service``/``method`` to.
+"""Method tables: what a server dispatches ``service``/``method`` to.
 
 A service is registered either from its protobuf ``ServiceDescriptor`` plus
-an object with ``async def Method(self, ctx, request)`` methods, or from a
-plain ``{method: (request_type, response_type, handler)}`` mapping.
+an object with a method per RPC, or from a plain ``{method: (request_type,
+response_type, handler)}`` mapping. The anyio :class:`ttrpc.Server` wants
+``async def`` handlers; the threaded :class:`ttrpc.SyncServer` wants plain
+functions (``sync=True``), which it runs on a thread of their own.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
-if TYPE_CHECKING:
-    from ttrpc._context import ServerContext
+#: ``(ctx, request) -> response``: a coroutine function for the anyio
+#: server, a plain one for the threaded server.
+Handler = Callable[[Any, Any], Any]
 
-Handler = Callable[["ServerContext", Any], Awaitable[Message]]
 
-
-def _check_async(where: str, handler: object) -> None:
-    """Refuse plain ``def`` handlers up front instead of failing every call."""
+def _check_handler(where: str, handler: object, *, sync: bool) -> None:
+    """Refuse the wrong kind of handler up front instead of failing every call."""
     if not callable(handler):
         raise TypeError(f"{where}: handler {handler!r} is not callable")
-    if (inspect.isfunction(handler) or inspect.ismethod(handler)) and not (
-        inspect.iscoroutinefunction(handler)
-    ):
+    if not (inspect.isfunction(handler) or inspect.ismethod(handler)):
+        return  # a callable object: its kind is its own business
+    is_async = inspect.iscoroutinefunction(handler)
+    if sync and is_async:
+        raise TypeError(f"{where}: handler {handler!r} must be a plain def (SyncServer)")
+    if not sync and not is_async:
         raise TypeError(f"{where}: handler {handler!r} must be an async def")
 
 
@@ -52,9 +56,9 @@ class Method:
 
 
 def methods_from_descriptor(
-    descriptor: ServiceDescriptor, implementation: object
+    descriptor: ServiceDescriptor, implementation: object, *, sync: bool = False
 ) -> dict[str, Method]:
-    """Bind ``implementation``'s coroutine methods to ``descriptor``'s RPCs.
+    """Bind ``implementation``'s methods to ``descriptor``'s RPCs.
 
     RPCs the implementation lacks are left out, so calls to them answer
     UNIMPLEMENTED "method X" (what containerd expects for unsupported RPCs).
@@ -64,7 +68,7 @@ def methods_from_descriptor(
         handler = getattr(implementation, rpc.name, None)
         if handler is None:
             continue
-        _check_async(f"{descriptor.full_name}.{rpc.name}", handler)
+        _check_handler(f"{descriptor.full_name}.{rpc.name}", handler, sync=sync)
         methods[rpc.name] = Method(
             name=rpc.name,
             request_type=message_factory.GetMessageClass(rpc.input_type),
@@ -76,7 +80,9 @@ def methods_from_descriptor(
     return methods
 
 
-def methods_from_mapping(mapping: Mapping[str, MethodSpec]) -> dict[str, Method]:
+def methods_from_mapping(
+    mapping: Mapping[str, MethodSpec], *, sync: bool = False
+) -> dict[str, Method]:
     """Validate a ``{name: (request_type, response_type, handler)}`` mapping."""
     methods: dict[str, Method] = {}
     for name, spec in mapping.items():
@@ -89,6 +95,31 @@ def methods_from_mapping(mapping: Mapping[str, MethodSpec]) -> dict[str, Method]
         for kind, cls in (("request", request_type), ("response", response_type)):
             if not (isinstance(cls, type) and issubclass(cls, Message)):
                 raise TypeError(f"method {name!r}: {kind} type {cls!r} is not a protobuf Message")
-        _check_async(f"method {name!r}", handler)
+        _check_handler(f"method {name!r}", handler, sync=sync)
         methods[name] = Method(name, request_type, response_type, handler)
     return methods
+
+
+def service_methods(
+    service: ServiceDescriptor | str,
+    implementation: object | Mapping[str, MethodSpec],
+    *,
+    sync: bool = False,
+) -> tuple[str, dict[str, Method]]:
+    """The full name and method table of what ``register(service, implementation)`` serves.
+
+    ``(descriptor, obj)`` binds the descriptor's RPCs to ``obj``'s methods;
+    ``(descriptor_or_name, mapping)`` takes the mapping's entries.
+    """
+    if isinstance(service, ServiceDescriptor):
+        if isinstance(implementation, Mapping):
+            return service.full_name, methods_from_mapping(implementation, sync=sync)
+        return service.full_name, methods_from_descriptor(service, implementation, sync=sync)
+    if isinstance(service, str):
+        if not isinstance(implementation, Mapping):
+            raise TypeError(
+                "register(name, ...) needs a {method: (request_type, response_type, handler)}"
+                " mapping; pass a ServiceDescriptor to register an object"
+            )
+        return service, methods_from_mapping(implementation, sync=sync)
+    raise TypeError(f"service must be a ServiceDescriptor or a name, not {service!r}")

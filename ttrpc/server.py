@@ -45,7 +45,7 @@ from ttrpc._io import Reader
 from ttrpc._peercred import Handshake, peer_credentials
 from ttrpc._server_conn import AcceptingListener, ServerConn, Session, closing
 from ttrpc._server_stream import ServerStream
-from ttrpc._service import Method, MethodSpec, methods_from_descriptor, methods_from_mapping
+from ttrpc._service import Method, MethodSpec, service_methods
 from ttrpc._spawn import HandlerTasks
 from ttrpc._status import Code
 
@@ -97,22 +97,7 @@ class Server:
         (RPCs ``impl`` lacks answer UNIMPLEMENTED). ``register("pkg.Svc",
         {"Method": (RequestType, ResponseType, handler)})`` needs no descriptor.
         """
-        if isinstance(service, ServiceDescriptor):
-            name = service.full_name
-            if isinstance(implementation, Mapping):
-                methods = methods_from_mapping(implementation)
-            else:
-                methods = methods_from_descriptor(service, implementation)
-        elif isinstance(service, str):
-            if not isinstance(implementation, Mapping):
-                raise TypeError(
-                    "register(name, ...) needs a {method: (request_type, response_type, handler)}"
-                    " mapping; pass a ServiceDescriptor to register an object"
-                )
-            name = service
-            methods = methods_from_mapping(implementation)
-        else:
-            raise TypeError(f"service must be a ServiceDescriptor or a name, not {service!r}")
+        name, methods = service_methods(service, implementation)
         if name in self._services:
             raise ValueError(f"service {name} is already registered")
         self._services[name] = methods

@@ -11,21 +11,30 @@ FOREGROUND_PROCESS_GROUP goes to the foreground group of the process's
 terminal, and ResizeTerminal changes that terminal's window size. What is
 not wired yet answers UNIMPLEMENTED with the reason (stopping an init that
 has not started).
+
+The server is ``ttrpc.SyncServer``: each call runs on a thread of its own
+(no event loop: asyncio and anyio would cost every sandbox megabytes and
+milliseconds). ``Controller._lock`` serialises the handlers' work on the
+controller's state, as the event loop used to; it is released only where
+a handler blocks (waiting for an exit) or runs a long Sentry operation
+(starting a process, building a subcontainer's root), the points where the
+event loop used to run other calls.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import anyio
 from google.protobuf import empty_pb2
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
@@ -37,7 +46,7 @@ from runtime.controlclient import FD_TOKEN_KEY
 from runtime.errors import RuntimeFailure, SpecError
 from sentry.kernel import ExitStatus
 from sentry.kernel.signals import SigInfo
-from ttrpc import Code, ServerContext, TTRPCError
+from ttrpc import Code, SyncServerContext, TTRPCError
 
 log = logging.getLogger("pysandbox.boot")
 
@@ -68,7 +77,7 @@ class Subcontainer:
     exit_status: ExitStatus | None = None
     exited_at: float = 0.0
     killed: ExitStatus | None = None
-    exited: anyio.Event = field(default_factory=anyio.Event)
+    exited: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
         """Close its gofer connections: its gofer then exits."""
@@ -88,7 +97,23 @@ class ExecProcess:
     exit_status: ExitStatus | None = None
     exited_at: float = 0.0
     killed: ExitStatus | None = None
-    exited: anyio.Event = field(default_factory=anyio.Event)
+    exited: threading.Event = field(default_factory=threading.Event)
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def _serialized(handler: _Handler) -> _Handler:
+    """Run a control method holding the controller's lock."""
+
+    def locked(self: Controller, *args: Any) -> Any:
+        with self._lock:
+            return handler(self, *args)
+
+    locked.__name__ = handler.__name__
+    locked.__qualname__ = handler.__qualname__
+    locked.__doc__ = handler.__doc__
+    return locked  # type: ignore[return-value]
 
 
 def _take_terminal(index: int, fds: list[int]) -> int:
@@ -129,8 +154,11 @@ class Controller:
         self.state = "created"
         self.exit_status: ExitStatus | None = None
         self.exited_at = 0.0
-        self.exited = anyio.Event()
+        self.exited = threading.Event()
         self._killed: ExitStatus | None = None
+        # Held by every control method and watcher while it reads or changes
+        # the state above (re-entrant: a method may finish a subcontainer).
+        self._lock = threading.RLock()
 
     # -- helpers --------------------------------------------------------
 
@@ -178,7 +206,9 @@ class Controller:
 
     def host_resized(self) -> None:
         """Host SIGWINCH: a host pty changed size; each console re-reads its own."""
-        for console in self.consoles():
+        with self._lock:
+            consoles = self.consoles()
+        for console in consoles:
             console.host_resized()
 
     def drain_consoles(self, timeout: float = 2.0) -> None:
@@ -187,20 +217,26 @@ class Controller:
         for console in self.consoles():
             console.drain(timeout)
 
-    def bind_task_group(self, tg: anyio.abc.TaskGroup) -> None:
-        """Where background watchers (exec exits) run: the server's task group."""
-        self._tg = tg
+    @contextlib.contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Inside a control method: let other calls run while this one
+        blocks or runs a long Sentry operation."""
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
 
-    def _task_group_start(self, fn: Any, *args: Any) -> None:
-        tg = getattr(self, "_tg", None)
-        if tg is None:
-            raise _err(Code.INTERNAL, "the control server is not running")
-        tg.start_soon(fn, *args)
+    @staticmethod
+    def _start_watcher(name: str, fn: Callable[..., None], *args: Any) -> None:
+        """Background watchers (exits of execs and subcontainers) run on
+        threads of their own; they end with what they watch."""
+        threading.Thread(target=fn, args=args, name=name, daemon=True).start()
 
-    async def watch_exit(self) -> None:
-        """Wait (on a worker thread) for the init to exit, then wake waiters."""
+    def watch_exit(self) -> None:
+        """Wait for the init to exit, then wake waiters (boot's main thread)."""
         while True:
-            status = await anyio.to_thread.run_sync(self.loader.wait, 0.2, abandon_on_cancel=True)
+            status = self.loader.wait(0.2)
             if status is not None:
                 break
             if self._killed is not None:
@@ -208,16 +244,18 @@ class Controller:
                 # the kill yet: the container is over regardless.
                 status = self._killed
                 break
-        self.exit_status = status
-        self.exited_at = time.time()
-        self.state = "stopped"
-        self.loader.gate.resume()  # nothing may stay parked on the gate
-        log.info("container %s exited: %s", self.container_id, status)
-        self.exited.set()
+        with self._lock:
+            self.exit_status = status
+            self.exited_at = time.time()
+            self.state = "stopped"
+            self.loader.gate.resume()  # nothing may stay parked on the gate
+            log.info("container %s exited: %s", self.container_id, status)
+            self.exited.set()
 
     # -- lifecycle ------------------------------------------------------
 
-    async def StartRoot(self, ctx: ServerContext, req: pb.StartRootRequest) -> Any:
+    @_serialized
+    def StartRoot(self, ctx: SyncServerContext, req: pb.StartRootRequest) -> Any:
         self._check_id(req.container_id)
         if self.state != "created":
             raise _err(
@@ -232,28 +270,41 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
         return empty_pb2.Empty()
 
-    async def Wait(self, ctx: ServerContext, req: pb.WaitRequest) -> Any:
+    @_serialized
+    def Wait(self, ctx: SyncServerContext, req: pb.WaitRequest) -> Any:
         sub = self._check_id(req.container_id)
         if sub is not None:
-            await sub.exited.wait()
+            self._wait_for(sub.exited)
             return self._wait_response(sub.exit_status, sub.exited_at)
-        await self.exited.wait()
+        self._wait_for(self.exited)
         return self._wait_response()
 
-    async def WaitPID(self, ctx: ServerContext, req: pb.WaitPIDRequest) -> Any:
+    @_serialized
+    def WaitPID(self, ctx: SyncServerContext, req: pb.WaitPIDRequest) -> Any:
         sub = self._check_id(req.container_id)
         if sub is None and req.pid == 1:
-            await self.exited.wait()
+            self._wait_for(self.exited)
             return self._wait_response()
         if sub is not None and sub.task is not None and req.pid == sub.task.tgid:
-            await sub.exited.wait()
+            self._wait_for(sub.exited)
             return self._wait_response(sub.exit_status, sub.exited_at)
         proc = self.execs.get(req.pid)
         if proc is None:
             raise _err(Code.NOT_FOUND, f"process {req.pid} does not exist")
-        await proc.exited.wait()
+        self._wait_for(proc.exited)
         assert proc.exit_status is not None
         return self._wait_response(proc.exit_status, proc.exited_at)
+
+    def _wait_for(self, exited: threading.Event) -> None:
+        """Block until ``exited`` is set, letting other calls run meanwhile.
+
+        A client that gives up leaves this thread waiting until the process
+        exits (a thread cannot be cancelled); that is at most one idle
+        thread per abandoned Wait, freed when the container ends.
+        """
+        if not exited.is_set():
+            with self._unlocked():
+                exited.wait()
 
     def _wait_response(self, status: ExitStatus | None = None, at: float = 0.0) -> Any:
         if status is None:
@@ -263,7 +314,8 @@ class Controller:
         resp.exited_at.FromNanoseconds(int(at * 1e9))
         return resp
 
-    async def Signal(self, ctx: ServerContext, req: pb.SignalRequest) -> Any:
+    @_serialized
+    def Signal(self, ctx: SyncServerContext, req: pb.SignalRequest) -> Any:
         sub = self._check_id(req.container_id)
         signo = req.signal
         if not 0 <= signo < signal.NSIG:
@@ -335,7 +387,8 @@ class Controller:
                 task.kill(status)
         return empty_pb2.Empty()
 
-    async def Processes(self, ctx: ServerContext, req: pb.ProcessesRequest) -> Any:
+    @_serialized
+    def Processes(self, ctx: SyncServerContext, req: pb.ProcessesRequest) -> Any:
         sub = self._check_id(req.container_id)
         cid = sub.id if sub is not None else self.container_id
         resp = pb.ProcessesResponse()
@@ -366,7 +419,8 @@ class Controller:
             p.start_time.FromNanoseconds(max(started, 0))
         return resp
 
-    async def Event(self, ctx: ServerContext, req: pb.EventRequest) -> Any:
+    @_serialized
+    def Event(self, ctx: SyncServerContext, req: pb.EventRequest) -> Any:
         sub = self._check_id(req.container_id)
         cid = sub.id if sub is not None else self.container_id
         kernel = self.loader.kernel
@@ -383,7 +437,8 @@ class Controller:
         state = sub.state if sub is not None else self.state
         return pb.EventResponse(status=state, stats=stats)
 
-    async def Pause(self, ctx: ServerContext, req: pb.PauseRequest) -> Any:
+    @_serialized
+    def Pause(self, ctx: SyncServerContext, req: pb.PauseRequest) -> Any:
         # Sandbox-wide, as runsc (the request names no container).
         self._check_id(req.container_id)
         if self.state != "running":
@@ -392,7 +447,8 @@ class Controller:
         self.state = "paused"
         return empty_pb2.Empty()
 
-    async def Resume(self, ctx: ServerContext, req: pb.ResumeRequest) -> Any:
+    @_serialized
+    def Resume(self, ctx: SyncServerContext, req: pb.ResumeRequest) -> Any:
         self._check_id(req.container_id)
         if self.state != "paused":
             raise _err(Code.FAILED_PRECONDITION, f"cannot resume a {self.state} container")
@@ -400,7 +456,8 @@ class Controller:
         self.state = "running"
         return empty_pb2.Empty()
 
-    async def Execute(self, ctx: ServerContext, req: pb.ExecuteRequest) -> Any:
+    @_serialized
+    def Execute(self, ctx: SyncServerContext, req: pb.ExecuteRequest) -> Any:
         fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
         used: tuple[int, ...] = ()
         handed: set[int] = set()
@@ -436,7 +493,8 @@ class Controller:
                 raise _err(Code.FAILED_PRECONDITION, f"exec: {exc}") from None
             used = tuple(fd for fd in stdio if fd >= 0)  # owned by the task's files now
             try:
-                task = await anyio.to_thread.run_sync(self.loader.execute, spec)
+                with self._unlocked():
+                    task = self.loader.execute(spec)
             except LoadError as exc:
                 spec.spec.fd_table.close_all()
                 if spec.console is not None:
@@ -450,15 +508,15 @@ class Controller:
             req.container_id or self.container_id, task, process.args, console=spec.console
         )
         self.execs[task.tgid] = proc
-        self._task_group_start(self._watch_exec, proc)
+        self._start_watcher(f"watch-exec-{task.tgid}", self._watch_exec, proc)
         log.info("exec %s: pid %d", " ".join(process.args), task.tgid)
         return pb.ExecuteResponse(pid=task.tgid)
 
-    async def _watch_exec(self, proc: ExecProcess) -> None:
+    def _watch_exec(self, proc: ExecProcess) -> None:
         """Collect an exec'd process's exit (its thread ends with the task)."""
         thread = proc.task.thread
         while True:
-            await anyio.to_thread.run_sync(thread.join, 0.2, abandon_on_cancel=True)
+            thread.join(0.2)
             if not thread.is_alive():
                 status = proc.task.exit_status or ExitStatus(code=125)
                 break
@@ -466,18 +524,18 @@ class Controller:
                 # Blocked in a host call, it has not seen the kill yet.
                 status = proc.killed or ExitStatus(signo=signal.SIGKILL)
                 break
-        if not thread.is_alive():
-            # Its files (stdio FIFOs the shim reads to EOF) close now, as
-            # at a Linux process's exit, not when the Task is collected.
-            proc.task.fd_table.close_all()
-        proc.exit_status = status
-        proc.exited_at = time.time()
-        log.info("exec pid %d exited: %s", proc.task.tgid, status)
-        proc.exited.set()
+        with self._lock:
+            if not thread.is_alive():
+                # Its files (stdio FIFOs the shim reads to EOF) close now, as
+                # at a Linux process's exit, not when the Task is collected.
+                proc.task.fd_table.close_all()
+            proc.exit_status = status
+            proc.exited_at = time.time()
+            log.info("exec pid %d exited: %s", proc.task.tgid, status)
+            proc.exited.set()
 
-    async def CreateSubcontainer(
-        self, ctx: ServerContext, req: pb.CreateSubcontainerRequest
-    ) -> Any:
+    @_serialized
+    def CreateSubcontainer(self, ctx: SyncServerContext, req: pb.CreateSubcontainerRequest) -> Any:
         fds = self.fds.take(ctx.get(FD_TOKEN_KEY))
         kept: set[int] = set()
         try:
@@ -514,10 +572,10 @@ class Controller:
             try:
                 if terminal is not None:
                     kept.add(terminal)  # _build_subcontainer owns it now, even on failure
-                build = functools.partial(self._build_subcontainer, terminal=terminal)
-                sub = await anyio.to_thread.run_sync(
-                    build, cid, spec, req.resolved_mounts_json, gofers, stdio
-                )
+                with self._unlocked():
+                    sub = self._build_subcontainer(
+                        cid, spec, req.resolved_mounts_json, gofers, stdio, terminal=terminal
+                    )
             except BaseException:
                 for g in gofers:
                     g.close()
@@ -562,7 +620,8 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, f"subcontainer {cid}: {exc}") from None
         return Subcontainer(cid, root, process, gofers)
 
-    async def StartSubcontainer(self, ctx: ServerContext, req: pb.StartSubcontainerRequest) -> Any:
+    @_serialized
+    def StartSubcontainer(self, ctx: SyncServerContext, req: pb.StartSubcontainerRequest) -> Any:
         for fd in self.fds.take(ctx.get(FD_TOKEN_KEY)):
             os.close(fd)
         sub = self._check_id(req.container_id)
@@ -577,21 +636,23 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, "the sandbox's root container has exited")
         sub.state = "running"
         try:
-            sub.task = await anyio.to_thread.run_sync(self.loader.execute, sub.process)
+            with self._unlocked():
+                sub.task = self.loader.execute(sub.process)
         except LoadError as exc:
             self._finish_subcontainer(sub, ExitStatus(code=exc.status))
             raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
-        self._task_group_start(self._watch_subcontainer, sub)
+        self._start_watcher(f"watch-{sub.id}", self._watch_subcontainer, sub)
         log.info("subcontainer %s started: pid %d", sub.id, sub.task.tgid)
         return empty_pb2.Empty()
 
-    async def _watch_subcontainer(self, sub: Subcontainer) -> None:
+    def _watch_subcontainer(self, sub: Subcontainer) -> None:
         thread = sub.task.thread
         while True:
-            await anyio.to_thread.run_sync(thread.join, 0.2, abandon_on_cancel=True)
+            thread.join(0.2)
             if not thread.is_alive():
                 status = sub.task.exit_status or ExitStatus(code=125)
-                sub.task.fd_table.close_all()
+                with self._lock:
+                    sub.task.fd_table.close_all()
                 break
             if sub.killed is not None or self.exit_status is not None:
                 status = sub.killed or ExitStatus(signo=signal.SIGKILL)
@@ -599,16 +660,18 @@ class Controller:
         self._finish_subcontainer(sub, status)
 
     def _finish_subcontainer(self, sub: Subcontainer, status: ExitStatus) -> None:
-        if sub.exit_status is not None:
-            return
-        sub.exit_status = status
-        sub.exited_at = time.time()
-        sub.state = "stopped"
-        log.info("subcontainer %s exited: %s", sub.id, status)
-        sub.exited.set()
+        with self._lock:
+            if sub.exit_status is not None:
+                return
+            sub.exit_status = status
+            sub.exited_at = time.time()
+            sub.state = "stopped"
+            log.info("subcontainer %s exited: %s", sub.id, status)
+            sub.exited.set()
 
-    async def DestroySubcontainer(
-        self, ctx: ServerContext, req: pb.DestroySubcontainerRequest
+    @_serialized
+    def DestroySubcontainer(
+        self, ctx: SyncServerContext, req: pb.DestroySubcontainerRequest
     ) -> Any:
         sub = self._check_id(req.container_id)
         if sub is None:
@@ -629,7 +692,8 @@ class Controller:
         log.info("subcontainer %s destroyed", sub.id)
         return empty_pb2.Empty()
 
-    async def ResizeTerminal(self, ctx: ServerContext, req: pb.ResizeTerminalRequest) -> Any:
+    @_serialized
+    def ResizeTerminal(self, ctx: SyncServerContext, req: pb.ResizeTerminalRequest) -> Any:
         if not (0 <= req.rows <= 0xFFFF and 0 <= req.cols <= 0xFFFF):
             raise _err(Code.INVALID_ARGUMENT, f"window size {req.rows}x{req.cols} out of range")
         console = self._console(req.container_id, req.pid)

@@ -5,8 +5,8 @@ preamble before the ttrpc frames (one sendmsg(2) of ``FD_MAGIC`` + token
 with SCM_RIGHTS). This listener accepts a connection, peeks at its first
 bytes, takes the preamble and its FDs when there is one, and files the FDs
 under the token for the handler (``FDStore.take``); the connection then
-goes to the ttrpc server as usual. FDs never claimed are closed after
-``STALE_AFTER`` seconds.
+goes to the ttrpc server (``ttrpc.SyncServer.serve_listener``) as usual.
+FDs never claimed are closed after ``STALE_AFTER`` seconds.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from __future__ import annotations
 import array
 import logging
 import os
+import select
 import socket
 import threading
 import time
-
-import anyio
-import anyio.abc
 
 from runtime.controlclient import FD_MAGIC, FD_TOKEN_LEN, MAX_FDS
 
@@ -73,15 +71,17 @@ def _close_all(fds: list[int]) -> None:
 
 
 def _recv_preamble(sock: socket.socket) -> tuple[str, list[int]] | None:
-    """Read a preamble if the connection starts with one (non-blocking socket)."""
+    """Read a preamble if the connection starts with one (never blocks)."""
     try:
-        head = sock.recv(len(FD_MAGIC), socket.MSG_PEEK)
+        head = sock.recv(len(FD_MAGIC), socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return None
     if head != FD_MAGIC:
         return None
     fds = array.array("i")
-    data, ancdata, flags, _ = sock.recvmsg(PREAMBLE_LEN, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+    data, ancdata, flags, _ = sock.recvmsg(
+        PREAMBLE_LEN, socket.CMSG_SPACE(MAX_FDS * fds.itemsize), socket.MSG_DONTWAIT
+    )
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
@@ -93,33 +93,42 @@ def _recv_preamble(sock: socket.socket) -> tuple[str, list[int]] | None:
 
 
 class FDListener:
-    """An anyio listener (for ``ttrpc.Server.serve_listener``) that files preamble FDs."""
+    """A ``ttrpc.SyncListener`` that files preamble FDs.
+
+    ``accept`` waits at most ``FIRST_BYTES_TIMEOUT`` for a new connection's
+    first bytes (a client with a preamble sends it before anything else);
+    a connection that sends nothing by then is served as a plain one.
+    """
 
     def __init__(self, sock: socket.socket, store: FDStore) -> None:
         sock.setblocking(False)
         self._sock = sock
         self.store = store
 
-    async def accept(self) -> anyio.abc.ByteStream:
-        while True:
-            await anyio.wait_readable(self._sock)
-            try:
-                conn, _ = self._sock.accept()
-            except BlockingIOError:
-                continue
-            conn.setblocking(False)
-            try:
-                with anyio.move_on_after(FIRST_BYTES_TIMEOUT):
-                    await anyio.wait_readable(conn)
-                got = _recv_preamble(conn)
-            except OSError as exc:
-                log.warning("control connection dropped: %s", exc)
-                conn.close()
-                continue
-            if got is not None:
-                self.store.put(*got)
-            return await anyio.abc.UNIXSocketStream.from_socket(conn)
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
-    async def aclose(self) -> None:
+    def accept(self) -> socket.socket | None:
+        """The next connection, preamble taken; None if none is pending or
+        its preamble was malformed (then it is dropped)."""
+        try:
+            conn, _ = self._sock.accept()
+        except BlockingIOError:
+            return None
+        conn.setblocking(True)
+        try:
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            poller.poll(FIRST_BYTES_TIMEOUT * 1000)
+            got = _recv_preamble(conn)
+        except OSError as exc:
+            log.warning("control connection dropped: %s", exc)
+            conn.close()
+            return None
+        if got is not None:
+            self.store.put(*got)
+        return conn
+
+    def close(self) -> None:
         self._sock.close()
         self.store.close()

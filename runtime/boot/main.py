@@ -46,6 +46,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -129,7 +131,8 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
 def warm_up(conf: RuntimeConfig | None) -> None:
     """Import what boot will need before its arguments arrive (a warm
     child of the CLI, ``runtime.prefork``): the Sentry for ``conf``'s
-    platform (every platform's without one), anyio, ttrpc."""
+    platform (every platform's without one) and ttrpc's threaded server
+    (never anyio or asyncio: the control server needs no event loop)."""
     from runtime.boot import controller, fdlistener, loader  # noqa: F401
 
     syscall_filter.preload(conf.platform if conf is not None else None)
@@ -217,29 +220,23 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
     log.info("sandbox %s booted (platform %s)", ns.id, conf.platform)
 
     def serve() -> int:
-        import anyio
+        from ttrpc import SyncServer
 
-        from ttrpc import Server
-
-        async def run() -> int:
-            server = Server(grace_period=2.0)
-            server.register(controller.SERVICE, ctl)
-            async with anyio.create_task_group() as tg:
-                ctl.bind_task_group(tg)
-                tg.start_soon(server.serve_listener, listener)
-                if console_fd is not None:
-                    tg.start_soon(_forward_host_resizes, ctl)
-                await ctl.watch_exit()
-                # Waiters are answered as soon as the init exits; give them
-                # the grace period to read it, then stop.
-                await anyio.sleep(0.05)
-                await server.shutdown(grace_period=1.0)
-                tg.cancel_scope.cancel()
+        server = SyncServer(grace_period=2.0)
+        server.register(controller.SERVICE, ctl)
+        threading.Thread(
+            target=server.serve_listener, args=(listener,), name="control", daemon=True
+        ).start()
+        try:
+            if console_fd is not None:
+                _forward_host_resizes(ctl)
+            ctl.watch_exit()
+            # Waiters are answered as soon as the init exits; give them
+            # the grace period to read it, then stop.
+            time.sleep(0.05)
+            server.shutdown(grace_period=1.0)
             status = ctl.exit_status
             return EXIT_SENTRY_ERROR if status is None else status.shell_status()
-
-        try:
-            return anyio.run(run)
         finally:
             ctl.drain_consoles()
             ldr.destroy()
@@ -265,10 +262,25 @@ def _take_controlling_tty(fd: int) -> None:
         log.debug("TIOCSCTTY on the console: %s", exc)
 
 
-async def _forward_host_resizes(ctl: Any) -> None:
-    """Host SIGWINCH (the controlling pty was resized) → the consoles re-read their size."""
-    import anyio
+def _forward_host_resizes(ctl: Any) -> None:
+    """Host SIGWINCH (the controlling pty was resized) → the consoles re-read
+    their size, on a thread of its own. The C-level signal handler writes
+    each signal's number to a pipe (``signal.set_wakeup_fd``) whichever
+    thread it interrupts; the thread reads the pipe. Call from the main
+    thread."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(write_end, False)  # set_wakeup_fd never blocks a signal
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    # A Python-level handler, so the signal is caught, not ignored (SIGWINCH's
+    # default action); the work is the thread's.
+    signal.signal(signal.SIGWINCH, lambda signo, frame: None)
 
-    with anyio.open_signal_receiver(signal.SIGWINCH) as signals:
-        async for _ in signals:
-            ctl.host_resized()
+    def forward() -> None:
+        while True:
+            data = os.read(read_end, 64)
+            if not data:
+                return
+            if signal.SIGWINCH in data:
+                ctl.host_resized()
+
+    threading.Thread(target=forward, name="sigwinch", daemon=True).start()

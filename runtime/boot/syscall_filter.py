@@ -2,7 +2,8 @@
 ``boot/filter``, installed just before the sandbox serves).
 
 What the sandbox process needs, and only that: CPython with its threads,
-the anyio event loop of the control server, the Sentry's directfs file
+the threaded control server (``ttrpc.SyncServer``: accept, poll, send and
+receive on unix sockets), the Sentry's host epoll, its directfs file
 operations on donated FDs, the ptrace platform (ptrace, wait4,
 process_vm_readv/writev, spawning a stub) and the host calls of the
 MemoryFile. Decisions, in order (Documentation/userspace-api/seccomp_filter.rst):
@@ -10,7 +11,7 @@ MemoryFile. Decisions, in order (Documentation/userspace-api/seccomp_filter.rst)
 - a foreign architecture or an x32 number: kill the process;
 - ``clone3``: ENOSYS, so glibc falls back to ``clone``, whose flags a
   filter can read; ``clone`` with any CLONE_NEW* flag: kill;
-- ``socket``: AF_UNIX (the event loop's self-pipe), AF_INET and AF_INET6
+- ``socket``: AF_UNIX (the Sentry's host unix sockets), AF_INET and AF_INET6
   (the Sentry's hostinet sockets, created in the sandbox's network
   namespace) and AF_NETLINK with NETLINK_ROUTE only (read-only route
   dumps, sentry/socket/netlink.py); anything else EPERM;
@@ -70,8 +71,9 @@ ALLOW: tuple[str, ...] = (
     # the ptrace platform (SETPGID: each stub gets its own host process
     # group, so a host terminal's ^C/^Z reach only the Sentry)
     "PTRACE", "WAIT4", "WAITID", "PROCESS_VM_READV", "PROCESS_VM_WRITEV", "SETPGID",
-    # the control server (see ``socket``) and its event loop; the Sentry's
-    # host sockets (hostinet, netlink) also bind, listen and connect
+    # the control server (accept, poll, sends and receives) and the
+    # Sentry's host epoll; its host sockets (hostinet, netlink) also bind,
+    # listen and connect
     "SOCKETPAIR", "ACCEPT", "ACCEPT4", "RECVFROM", "RECVMSG", "SENDTO", "SENDMSG",
     "GETSOCKOPT", "SETSOCKOPT", "GETSOCKNAME", "GETPEERNAME", "SHUTDOWN",
     "BIND", "LISTEN", "CONNECT",
@@ -178,8 +180,9 @@ _preloaded = False
 def preload(platform_name: str | None = None) -> None:
     """Import now what would otherwise be imported lazily after the sandbox
     lost the host's files (pivot_root): every Sentry module (of the other
-    platforms only with ``platform_name`` None), the anyio back end and the few
-    stdlib modules used on error paths. Once per process (a warm boot
+    platforms only with ``platform_name`` None), ttrpc's threaded server
+    and the few stdlib modules used on error paths (never anyio or asyncio:
+    the control server needs no event loop). Once per process (a warm boot
     child did it before its request arrived)."""
     global _preloaded
     if _preloaded:
@@ -204,11 +207,7 @@ def preload(platform_name: str | None = None) -> None:
 
     walk(list(sentry.__path__), "sentry.")
     for name in (
-        "ttrpc.server",  # ttrpc loads its anyio transports lazily
-        "anyio._backends._asyncio",
-        "anyio.to_thread",
-        "anyio._core._signals",
-        "asyncio.unix_events",
+        "ttrpc.sync_server",
         "traceback",
         "google.protobuf.empty_pb2",
         "encodings.idna",

@@ -33,7 +33,6 @@ PRELOAD = (
     "sentry.fsimpl.setup",
     "sentry.platform.ptrace",
     "sentry.platform.kvm",
-    "anyio",
     "ttrpc",
 )
 

@@ -8,131 +8,39 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import pytest
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
 from runtime.boot.controller import Controller
 from runtime.boot.loader import LoadError
 from sentry.kernel import ExitStatus
+from tests.runtime.fake_sentry import FakeLoader, FakeThreadGroup
 from ttrpc import Code, TTRPCError
-
-
-@dataclass
-class _Action:
-    handler: int = 0
-
-
-@dataclass
-class _Task:
-    tid: int = 1
-    tgid: int = 1
-    comm: str = "sleep"
-    signal_mask: int = 0
-    handlers: dict[int, int] = field(default_factory=dict)
-    start_time_ns: int = 0
-
-    @property
-    def sighand(self) -> Any:
-        outer = self
-
-        class _H:
-            def get(self, signo: int) -> _Action:
-                return _Action(outer.handlers.get(signo, 0))
-
-        return _H()
-
-    def ppid(self) -> int:
-        return 0
-
-    @property
-    def creds(self) -> Any:
-        return type("C", (), {"uid": 0})()
-
-
-@dataclass
-class _ThreadGroup:
-    tgid: int
-    zombie: bool = False
-
-
-class _Kernel:
-    def __init__(self) -> None:
-        self.tasks: dict[int, _Task] = {}
-        self.thread_groups: dict[int, _ThreadGroup] = {}
-        self.tree_lock = threading.RLock()
-        self.shutdowns: list[ExitStatus] = []
-        self.sent: list[tuple[int, int, int]] = []  # (tgid, signo, si_pid)
-        self.boot_time = 0
-        self.boot_monotonic = 0
-
-    def shutdown(self, status: ExitStatus) -> None:
-        self.shutdowns.append(status)
-
-    def send_signal(self, target: _ThreadGroup, signo: int, info: Any) -> None:
-        self.sent.append((target.tgid, signo, info.sender_pid))
-
-
-class _Gate:
-    def __init__(self) -> None:
-        self.paused = False
-
-    def pause(self) -> None:
-        self.paused = True
-
-    def resume(self) -> None:
-        self.paused = False
-
-
-class _Loader:
-    def __init__(self, fail: LoadError | None = None) -> None:
-        self.kernel = _Kernel()
-        self.gate = _Gate()
-        self.fail = fail
-        self.init = type("I", (), {"args": ("/bin/sleep", "9"), "console": None})()
-        self.memory_file = type("M", (), {"fd": -1})()  # fstat fails: 0 bytes
-
-    def start(self) -> None:
-        if self.fail is not None:
-            raise self.fail
-        self.kernel.tasks[1] = _Task()
-
-    def wait(self, timeout: float | None = None) -> ExitStatus | None:
-        return None
-
-
-def _run(coro: Any) -> Any:
-    async def main() -> Any:
-        return await coro
-
-    return anyio.run(main)
 
 
 def _code(exc: pytest.ExceptionInfo[TTRPCError]) -> Code:
     return Code(exc.value.code)
 
 
-def _started() -> tuple[Controller, _Loader]:
-    loader = _Loader()
+def _started() -> tuple[Controller, FakeLoader]:
+    loader = FakeLoader()
     ctl = Controller("c1", loader)  # type: ignore[arg-type]
-    _run(ctl.StartRoot(None, pb.StartRootRequest(container_id="c1")))  # type: ignore[arg-type]
+    ctl.StartRoot(None, pb.StartRootRequest(container_id="c1"))  # type: ignore[arg-type]
     return ctl, loader
 
 
 def _signal(ctl: Controller, signo: int, cid: str = "c1", **kw: Any) -> Any:
     req = pb.SignalRequest(container_id=cid, signal=signo, **kw)
-    return _run(ctl.Signal(None, req))  # type: ignore[arg-type]
+    return ctl.Signal(None, req)  # type: ignore[arg-type]
 
 
 def test_start_root_once_and_only_for_its_container() -> None:
     ctl, _ = _started()
     assert ctl.state == "running"
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.StartRoot(None, pb.StartRootRequest(container_id="c1")))  # type: ignore[arg-type]
+        ctl.StartRoot(None, pb.StartRootRequest(container_id="c1"))  # type: ignore[arg-type]
     assert _code(exc) == Code.FAILED_PRECONDITION
     assert "cannot start container 'c1' in state running" in exc.value.message
     with pytest.raises(TTRPCError) as exc:
@@ -141,13 +49,13 @@ def test_start_root_once_and_only_for_its_container() -> None:
 
 
 def test_start_root_load_error_ends_the_container() -> None:
-    loader = _Loader(LoadError("cannot execute '/nope': No such file or directory", 127))
+    loader = FakeLoader(LoadError("cannot execute '/nope': No such file or directory", 127))
     ctl = Controller("c1", loader)  # type: ignore[arg-type]
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.StartRoot(None, pb.StartRootRequest(container_id="c1")))  # type: ignore[arg-type]
+        ctl.StartRoot(None, pb.StartRootRequest(container_id="c1"))  # type: ignore[arg-type]
     assert _code(exc) == Code.FAILED_PRECONDITION
     assert "/nope" in exc.value.message
-    _run(ctl.watch_exit())
+    ctl.watch_exit()
     assert ctl.exit_status == ExitStatus(code=127)
     assert ctl.state == "stopped"
 
@@ -155,7 +63,11 @@ def test_start_root_load_error_ends_the_container() -> None:
 def test_signals_go_to_the_kernel_as_kill_from_outside() -> None:
     ctl, loader = _started()
     kernel = loader.kernel
-    kernel.thread_groups = {1: _ThreadGroup(1), 7: _ThreadGroup(7), 9: _ThreadGroup(9, True)}
+    kernel.thread_groups = {
+        1: FakeThreadGroup(1),
+        7: FakeThreadGroup(7),
+        9: FakeThreadGroup(9, True),
+    }
     _signal(ctl, 0)  # existence check only
     assert kernel.sent == []
     _signal(ctl, signal.SIGUSR1)  # pid 0: the init
@@ -202,12 +114,12 @@ class _Console:
 
 def _resize(ctl: Controller, pid: int, rows: int, cols: int) -> Any:
     req = pb.ResizeTerminalRequest(container_id="c1", pid=pid, rows=rows, cols=cols)
-    return _run(ctl.ResizeTerminal(None, req))  # type: ignore[arg-type]
+    return ctl.ResizeTerminal(None, req)  # type: ignore[arg-type]
 
 
 def test_terminal_calls_need_a_process_with_a_terminal() -> None:
     ctl, loader = _started()
-    loader.kernel.thread_groups = {1: _ThreadGroup(1)}
+    loader.kernel.thread_groups = {1: FakeThreadGroup(1)}
     fg = pb.SignalRequest.FOREGROUND_PROCESS_GROUP
     for call in (lambda: _resize(ctl, 0, 10, 20), lambda: _signal(ctl, 2, target=fg)):
         with pytest.raises(TTRPCError) as exc:
@@ -237,7 +149,7 @@ def test_foreground_signal_and_resize_reach_the_init_terminal() -> None:
 
 
 def test_kill_before_start() -> None:
-    loader = _Loader()
+    loader = FakeLoader()
     ctl = Controller("c1", loader)  # type: ignore[arg-type]
     _signal(ctl, signal.SIGWINCH)
     assert loader.kernel.shutdowns == []
@@ -248,23 +160,23 @@ def test_kill_before_start() -> None:
 def test_pause_resume_states() -> None:
     ctl, loader = _started()
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.Resume(None, pb.ResumeRequest()))  # type: ignore[arg-type]
+        ctl.Resume(None, pb.ResumeRequest())  # type: ignore[arg-type]
     assert _code(exc) == Code.FAILED_PRECONDITION
-    _run(ctl.Pause(None, pb.PauseRequest()))  # type: ignore[arg-type]
+    ctl.Pause(None, pb.PauseRequest())  # type: ignore[arg-type]
     assert (ctl.state, loader.gate.paused) == ("paused", True)
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.Pause(None, pb.PauseRequest()))  # type: ignore[arg-type]
+        ctl.Pause(None, pb.PauseRequest())  # type: ignore[arg-type]
     assert _code(exc) == Code.FAILED_PRECONDITION
-    _run(ctl.Resume(None, pb.ResumeRequest(container_id="c1")))  # type: ignore[arg-type]
+    ctl.Resume(None, pb.ResumeRequest(container_id="c1"))  # type: ignore[arg-type]
     assert (ctl.state, loader.gate.paused) == ("running", False)
 
 
 def test_processes_and_event() -> None:
     ctl, _ = _started()
-    resp = _run(ctl.Processes(None, pb.ProcessesRequest(container_id="c1")))  # type: ignore[arg-type]
+    resp = ctl.Processes(None, pb.ProcessesRequest(container_id="c1"))  # type: ignore[arg-type]
     (p,) = resp.processes
     assert (p.pid, p.ppid, p.command, list(p.args)) == (1, 0, "sleep", ["/bin/sleep", "9"])
-    ev = _run(ctl.Event(None, pb.EventRequest(container_id="c1")))  # type: ignore[arg-type]
+    ev = ctl.Event(None, pb.EventRequest(container_id="c1"))  # type: ignore[arg-type]
     assert ev.status == "running"
     assert ev.stats.pids_current == 1
 
@@ -280,7 +192,7 @@ class _Ctx:
 def _execute(ctl: Controller, process: bytes, stdio: Any, fds: list[int]) -> Any:
     ctl.fds.put("tok", fds)
     req = pb.ExecuteRequest(container_id="c1", process_json=process, stdio=stdio)
-    return _run(ctl.Execute(_Ctx("tok"), req))  # type: ignore[arg-type]
+    return ctl.Execute(_Ctx("tok"), req)  # type: ignore[arg-type]
 
 
 def _fd_open(fd: int) -> bool:
@@ -341,7 +253,7 @@ def test_execute_bad_input_is_refused_and_fds_closed(
 
 
 def test_execute_needs_a_running_container() -> None:
-    ctl = Controller("c1", _Loader())  # type: ignore[arg-type]
+    ctl = Controller("c1", FakeLoader())  # type: ignore[arg-type]
     with pytest.raises(TTRPCError) as exc:
         _execute(ctl, b'{"args": ["/bin/true"], "cwd": "/"}', pb.Stdio(), [])
     assert _code(exc) == Code.FAILED_PRECONDITION
@@ -351,17 +263,17 @@ def test_execute_needs_a_running_container() -> None:
 def test_wait_pid_and_signal_of_an_unknown_pid_are_not_found() -> None:
     ctl, _ = _started()
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.WaitPID(None, pb.WaitPIDRequest(container_id="c1", pid=42)))  # type: ignore[arg-type]
+        ctl.WaitPID(None, pb.WaitPIDRequest(container_id="c1", pid=42))  # type: ignore[arg-type]
     assert _code(exc) == Code.NOT_FOUND
     req = pb.SignalRequest(container_id="c1", signal=9, pid=42, target=pb.SignalRequest.PROCESS)
     with pytest.raises(TTRPCError) as exc:
-        _run(ctl.Signal(None, req))  # type: ignore[arg-type]
+        ctl.Signal(None, req)  # type: ignore[arg-type]
     assert _code(exc) == Code.NOT_FOUND
 
 
 def _create_sub(ctl: Controller, req: Any, fds: list[int]) -> Any:
     ctl.fds.put("sub", fds)
-    return _run(ctl.CreateSubcontainer(_Ctx("sub"), req))  # type: ignore[arg-type]
+    return ctl.CreateSubcontainer(_Ctx("sub"), req)  # type: ignore[arg-type]
 
 
 _SPEC = (
@@ -422,8 +334,8 @@ def test_unknown_or_root_subcontainer_is_refused(method: str) -> None:
     ctl, _ = _started()
     request = getattr(pb, f"{method}Request")
     with pytest.raises(TTRPCError) as exc:
-        _run(getattr(ctl, method)(_Ctx(), request(container_id="nope")))
+        getattr(ctl, method)(_Ctx(), request(container_id="nope"))
     assert _code(exc) == Code.NOT_FOUND
     with pytest.raises(TTRPCError) as exc:
-        _run(getattr(ctl, method)(_Ctx(), request(container_id="c1")))
+        getattr(ctl, method)(_Ctx(), request(container_id="c1"))
     assert _code(exc) == Code.INVALID_ARGUMENT

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 from pathlib import Path
 
-import anyio
 import pytest
 
 from runtime.boot.fdlistener import FDListener, FDStore
@@ -22,12 +22,17 @@ def _listener(tmp_path: Path) -> tuple[str, socket.socket]:
 
 
 def _accept(listener: FDListener) -> bytes:
-    async def main() -> bytes:
-        stream = await listener.accept()
-        async with stream:
-            return await stream.receive(100)
-
-    return anyio.run(main)
+    """What the next served connection starts with (as the ttrpc server
+    accepts: wait for the listener to be readable, then accept)."""
+    while True:
+        assert select.select([listener.fileno()], [], [], 10)[0], "no connection"
+        conn = listener.accept()
+        if conn is not None:
+            break
+    with conn:
+        assert conn.getblocking()
+        conn.settimeout(10)
+        return conn.recv(100)
 
 
 def test_preamble_fds_are_filed_under_their_token(tmp_path: Path) -> None:
@@ -49,7 +54,7 @@ def test_preamble_fds_are_filed_under_their_token(tmp_path: Path) -> None:
     assert store.take(token) == []  # taken once
     client.close()
     os.close(r)
-    anyio.run(listener.aclose)
+    listener.close()
 
 
 def test_plain_ttrpc_client_passes_through(tmp_path: Path) -> None:
@@ -60,7 +65,7 @@ def test_plain_ttrpc_client_passes_through(tmp_path: Path) -> None:
     client.sendall(b"\x00\x00\x00\x05rest")
     assert _accept(listener) == b"\x00\x00\x00\x05rest"
     client.close()
-    anyio.run(listener.aclose)
+    listener.close()
 
 
 def test_truncated_preamble_drops_the_connection(tmp_path: Path) -> None:
@@ -78,7 +83,7 @@ def test_truncated_preamble_drops_the_connection(tmp_path: Path) -> None:
     assert bad.recv(10) == b""
     bad.close()
     good.close()
-    anyio.run(listener.aclose)
+    listener.close()
 
 
 def test_unclaimed_fds_are_closed_with_the_store() -> None:
