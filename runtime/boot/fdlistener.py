@@ -98,6 +98,8 @@ class FDListener:
     ``accept`` waits at most ``FIRST_BYTES_TIMEOUT`` for a new connection's
     first bytes (a client with a preamble sends it before anything else);
     a connection that sends nothing by then is served as a plain one.
+    Connections are taken one at a time, so that wait holds up the next
+    accept (and a shutdown) by as much, as it did under anyio.
     """
 
     def __init__(self, sock: socket.socket, store: FDStore) -> None:

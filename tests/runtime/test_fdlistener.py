@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.boot import fdlistener
 from runtime.boot.fdlistener import FDListener, FDStore
 from runtime.controlclient import FD_MAGIC, send_fds
 
@@ -94,3 +95,23 @@ def test_unclaimed_fds_are_closed_with_the_store() -> None:
     with pytest.raises(OSError):
         os.fstat(w)
     os.close(r)
+
+
+def test_a_silent_connection_is_served_as_a_plain_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fdlistener, "FIRST_BYTES_TIMEOUT", 0.01)
+    path, sock = _listener(tmp_path)
+    store = FDStore()
+    listener = FDListener(sock, store)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(path)
+    assert select.select([listener.fileno()], [], [], 10)[0]
+    conn = listener.accept()  # returns after the first-bytes wait, empty-handed
+    assert conn is not None and conn.getblocking()
+    client.sendall(b"late")
+    assert conn.recv(10) == b"late"
+    assert store._fds == {}
+    conn.close()
+    client.close()
+    listener.close()
