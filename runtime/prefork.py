@@ -1,11 +1,12 @@
 """Warm children: boot and the gofer forked at the start of one CLI command.
 
 A sandbox start is dominated by Python imports: boot loads the Sentry,
-anyio and ttrpc (about 200 ms of CPU), the CLI its own host-side modules
-(about 100 ms). Forked from the CLI at its start, the ``boot`` child does
-its imports on the other CPU while the CLI reads the bundle and prepares
-the sandbox's descriptors; the ``gofer`` child, forked before the CLI has
-imported much, stays small (its pages are what a sleeping sandbox keeps).
+protobuf and ttrpc (about 150 ms of CPU), the CLI its own host-side
+modules (about 40 ms before it spawns anything). Forked from the CLI at its
+start, the ``boot`` child does its imports on the other CPU while the CLI
+reads the bundle and prepares the sandbox's descriptors; the ``gofer``
+child, forked before the CLI has imported much, only sets up the root and
+then execs its small serving program.
 
 Each child serves at most one request over its SOCK_SEQPACKET pair, a
 ``spawn.SpawnRequest`` with the FDs attached, and then becomes that
