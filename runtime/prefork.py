@@ -5,8 +5,7 @@ protobuf and ttrpc (about 150 ms of CPU), the CLI its own host-side
 modules (about 40 ms before it spawns anything). Forked from the CLI at its
 start, the ``boot`` child does its imports on the other CPU while the CLI
 reads the bundle and prepares the sandbox's descriptors; the ``gofer``
-child, forked before the CLI has imported much, only sets up the root and
-then execs its small serving program.
+child only sets up the root and then execs its small serving program.
 
 Each child serves at most one request over its SOCK_SEQPACKET pair, a
 ``spawn.SpawnRequest`` with the FDs attached, and then becomes that
@@ -20,23 +19,21 @@ other command go to a plain ``LocalForker``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-# Light on purpose: the console script forks the children right after
-# importing this module; ``runtime.spawn`` and the rest load afterwards, in
-# the parent and in each child, in parallel.
-if TYPE_CHECKING:
-    from runtime.config import RuntimeConfig
-    from runtime.spawn import LocalChild
-
-#: Builds the configuration in the child (parsing the global flags costs
-#: imports the parent should not wait for); None: preload everything.
-ConfigSource = Callable[[], "RuntimeConfig | None"]
+from runtime.config import RuntimeConfig
+from runtime.spawn import (
+    LocalChild,
+    LocalForker,
+    SpawnRequest,
+    become,
+    recv_with_fds,
+    send_with_fds,
+)
 
 #: What each warm child imports before its request arrives; a name is a
 #: module, or ``module:function`` to call with the ``RuntimeConfig`` after
@@ -49,8 +46,6 @@ PRELOAD: dict[str, tuple[str, ...]] = {
 
 def preload(names: tuple[str, ...], conf: RuntimeConfig | None) -> None:
     """Import ``names``; a failure is left for the command itself to report."""
-    import importlib
-
     for name in names:
         module, _, func = name.partition(":")
         try:
@@ -64,7 +59,7 @@ def preload(names: tuple[str, ...], conf: RuntimeConfig | None) -> None:
 class WarmChild:
     """One forked-ahead child waiting for its request."""
 
-    def __init__(self, command: str, conf: ConfigSource) -> None:
+    def __init__(self, command: str, conf: RuntimeConfig | None) -> None:
         self.command = command
         kind = socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
@@ -91,8 +86,6 @@ class WarmChild:
         sock, self._sock = self._sock, None
         if sock is None:
             raise OSError(f"the warm {self.command} child was used already")
-        from runtime.spawn import LocalChild, SpawnRequest, send_with_fds
-
         request = SpawnRequest(
             args=cli_args,
             targets=pass_fds,
@@ -119,15 +112,13 @@ class WarmChild:
             os.waitpid(self.pid, 0)
 
 
-def _child(sock: socket.socket, names: tuple[str, ...], conf: ConfigSource) -> None:
+def _child(sock: socket.socket, names: tuple[str, ...], conf: RuntimeConfig | None) -> None:
     """In the forked child: import, wait for the request, become it."""
     code = 0
     try:
         # Ctrl-C reaches the CLI, which discards us; no traceback from here.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        preload(names, conf())
-        from runtime.spawn import SpawnRequest, become, recv_with_fds
-
+        preload(names, conf)
         msg, fds = recv_with_fds(sock)
         if msg:
             request = SpawnRequest.decode(msg)
@@ -157,12 +148,12 @@ class WarmForker:
     """The CLI's forker: warm children for ``boot`` and ``gofer`` (the
     first of each), a plain fork for anything else."""
 
-    def __init__(self, conf: ConfigSource, commands: tuple[str, ...] = ("gofer", "boot")) -> None:
+    def __init__(
+        self, conf: RuntimeConfig | None, commands: tuple[str, ...] = ("gofer", "boot")
+    ) -> None:
         self._warm: dict[str, WarmChild] = {}
         for command in commands:
             self._warm[command] = WarmChild(command, conf)
-        from runtime.spawn import LocalForker  # after the forks: not in their way
-
         self._fallback = LocalForker()
 
     def spawn(

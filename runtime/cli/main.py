@@ -90,12 +90,6 @@ def _parse_globals(globals_: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return top.parse_known_args(globals_)
 
 
-def config_of(argv: list[str]) -> RuntimeConfig:
-    """The configuration ``argv``'s global flags describe (UsageError if bad)."""
-    gns, _ = _parse_globals(split(argv)[0])
-    return _config(gns)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -117,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         conf = _config(gns)
         _log.setup(conf.log, conf.log_format, conf.debug)
         if command in WARM_COMMANDS and spawn.current_forker() is None:
-            # An in-process caller without a forker of its own (the
-            # console script forks its warm children before importing us).
-            warm = prefork.WarmForker(lambda: conf)
+            # Before this process imports the subcommand's modules: the
+            # warm children work on the other CPU meanwhile.
+            warm = prefork.WarmForker(conf)
             spawn.install_forker(warm)
         module = _module(command)
         if command in HIDDEN:
@@ -129,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             # boot and gofer are forked from this process (already holding
             # most of the runtime's imports) unless a caller installed its
-            # own way (the warm children, the shim's zygote, tests).
+            # own way (the shim's zygote, tests).
             spawn.install_forker(spawn.LocalForker(), replace=False)
             sub = Parser(prog=f"pysandbox {command}", description=module.HELP)
             module.add_arguments(sub)

@@ -17,10 +17,6 @@ from runtime.config import RuntimeConfig
 CONF = RuntimeConfig()
 
 
-def conf() -> RuntimeConfig:
-    return CONF
-
-
 def _gone(pid: int) -> bool:
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -30,7 +26,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_unused_children_are_killed_and_reaped() -> None:
-    forker = prefork.WarmForker(conf)
+    forker = prefork.WarmForker(CONF)
     pids = [child.pid for child in forker._warm.values()]
     assert len(pids) == 2 and all(os.path.exists(f"/proc/{p}") for p in pids)
     forker.close()
@@ -39,7 +35,7 @@ def test_unused_children_are_killed_and_reaped() -> None:
 
 
 def test_warm_gofer_becomes_the_command(tmp_path) -> None:
-    forker = prefork.WarmForker(conf, ("gofer",))
+    forker = prefork.WarmForker(CONF, ("gofer",))
     warm_pid = forker._warm["gofer"].pid
     log = tmp_path / "log"
     child = forker.spawn(
@@ -52,7 +48,7 @@ def test_warm_gofer_becomes_the_command(tmp_path) -> None:
 
 
 def test_passed_fds_arrive_at_their_numbers() -> None:
-    forker = prefork.WarmForker(conf, ("gofer",))
+    forker = prefork.WarmForker(CONF, ("gofer",))
     a, b = socket.socketpair()
     target = 57
     os.dup2(b.fileno(), target)
@@ -74,7 +70,7 @@ def test_passed_fds_arrive_at_their_numbers() -> None:
 
 
 def test_other_commands_go_to_the_fallback_forker() -> None:
-    forker = prefork.WarmForker(conf, ("gofer",))
+    forker = prefork.WarmForker(CONF, ("gofer",))
     warm_pid = forker._warm["gofer"].pid
     calls = []
 
@@ -100,7 +96,7 @@ def test_other_commands_go_to_the_fallback_forker() -> None:
 
 
 def test_a_warm_child_serves_one_request() -> None:
-    child = prefork.WarmChild("gofer", conf)
+    child = prefork.WarmChild("gofer", CONF)
     done = child.spawn(["--root=/nonexistent", "gofer"], [], None, {}, False)
     with pytest.raises(OSError, match="used already"):
         child.spawn(["gofer"], [], None, {}, False)
@@ -108,7 +104,7 @@ def test_a_warm_child_serves_one_request() -> None:
 
 
 def test_a_malformed_request_ends_the_child() -> None:
-    child = prefork.WarmChild("gofer", conf)
+    child = prefork.WarmChild("gofer", CONF)
     sock = child._sock
     assert sock is not None
     sock.send(b"not json")
