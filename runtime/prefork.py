@@ -31,6 +31,7 @@ from runtime.spawn import (
     LocalForker,
     SpawnRequest,
     become,
+    flush_std_streams,
     recv_with_fds,
     send_with_fds,
 )
@@ -63,9 +64,7 @@ class WarmChild:
         self.command = command
         kind = socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
         ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        flush_std_streams()
         pid = os.fork()
         if pid == 0:
             ours.close()

@@ -328,6 +328,13 @@ class LocalChild:
                 os.kill(self.pid, signal.SIGKILL)
 
 
+def flush_std_streams() -> None:
+    """Before a fork: what is buffered must not be written twice."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 class LocalForker:
     """Fork the calling process itself (the CLI, which has imported most of
     the runtime already): no new interpreter and pages shared with it. Only
@@ -345,9 +352,7 @@ class LocalForker:
     ) -> LocalChild:
         if threading.active_count() != 1:
             raise OSError("other threads are running: not forking")
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        flush_std_streams()
         gc.freeze()
         pid = os.fork()
         if pid == 0:

@@ -7,7 +7,8 @@ too, and its processes must not pay for importing an event loop.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -116,3 +117,19 @@ def metadata_from_request(request: ttrpc_pb2.Request) -> dict[str, tuple[str, ..
 # Set while a handler runs, so Server.shutdown() called from inside a handler
 # (e.g. the shim's Shutdown RPC) does not wait for itself.
 in_handler: contextvars.ContextVar[bool] = contextvars.ContextVar("ttrpc_in_handler", default=False)
+
+
+def handshake_allows(
+    handshake: Callable[[PeerCredentials], bool], peer: PeerCredentials | None
+) -> bool:
+    """Whether a server's handshake hook admits ``peer`` (a connection
+    whose credentials could not be read never is); refusals are logged."""
+    log = logging.getLogger("ttrpc.server")
+    try:
+        allowed = peer is not None and handshake(peer)
+    except Exception:
+        log.exception("ttrpc: handshake hook failed")
+        allowed = False
+    if not allowed:
+        log.warning("ttrpc: refusing connection from %s", peer)
+    return bool(allowed)

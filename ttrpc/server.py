@@ -38,6 +38,7 @@ from ttrpc._connection import (
 )
 from ttrpc._context import (
     PeerCredentials,
+    handshake_allows,
     in_handler,
 )
 from ttrpc._invoke import invoke_stream, invoke_unary
@@ -242,15 +243,8 @@ class Server:
                 peer = peer_credentials(stream)
             except OSError as exc:
                 log.warning("ttrpc: cannot read peer credentials: %s", exc)
-            if self._handshake is not None:
-                try:
-                    allowed = peer is not None and self._handshake(peer)
-                except Exception:
-                    log.exception("ttrpc: handshake hook failed")
-                    allowed = False
-                if not allowed:
-                    log.warning("ttrpc: refusing connection from %s", peer)
-                    return
+            if self._handshake is not None and not handshake_allows(self._handshake, peer):
+                return
             conn = ServerConn(stream, peer, self._send_timeout, self._max_length)
             session.connections.add(conn)
             try:

@@ -53,7 +53,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from ttrpc import ttrpc_pb2
 from ttrpc._codec import MAX_MESSAGE_LENGTH, FrameError
 from ttrpc._connection import DataReceived, ProtocolReject, RequestReceived, ServerConnection
-from ttrpc._context import CallContext, PeerCredentials, metadata_from_request
+from ttrpc._context import (
+    CallContext,
+    PeerCredentials,
+    handshake_allows,
+    metadata_from_request,
+)
 from ttrpc._peercred import Handshake, socket_credentials
 from ttrpc._service import Method, MethodSpec, service_methods
 from ttrpc._status import Code, TTRPCError
@@ -605,16 +610,9 @@ class SyncServer:
             peer = socket_credentials(sock)
         except OSError as exc:
             log.warning("ttrpc: cannot read peer credentials: %s", exc)
-        if self._handshake is not None:
-            try:
-                allowed = peer is not None and self._handshake(peer)
-            except Exception:
-                log.exception("ttrpc: handshake hook failed")
-                allowed = False
-            if not allowed:
-                log.warning("ttrpc: refusing connection from %s", peer)
-                sock.close()
-                return
+        if self._handshake is not None and not handshake_allows(self._handshake, peer):
+            sock.close()
+            return
         conn = _Conn(sock, peer, self._send_timeout, self._max_length)
         with self._lock:
             self._conns.add(conn)
