@@ -123,3 +123,22 @@ def service_methods(
             )
         return service, methods_from_mapping(implementation, sync=sync)
     raise TypeError(f"service must be a ServiceDescriptor or a name, not {service!r}")
+
+
+class Registry:
+    """The services a server answers, by name (both servers keep one)."""
+
+    def __init__(self) -> None:
+        self._services: dict[str, dict[str, Method]] = {}
+
+    def add(self, name: str, methods: dict[str, Method]) -> None:
+        if name in self._services:
+            raise ValueError(f"service {name} is already registered")
+        self._services[name] = methods
+
+    def get(self, name: str) -> dict[str, Method] | None:
+        return self._services.get(name)
+
+    def names(self) -> dict[str, list[str]]:
+        """Registered services and their method names (for introspection)."""
+        return {name: sorted(methods) for name, methods in self._services.items()}

@@ -46,7 +46,7 @@ from ttrpc._io import Reader
 from ttrpc._peercred import Handshake, peer_credentials
 from ttrpc._server_conn import AcceptingListener, ServerConn, Session, closing
 from ttrpc._server_stream import ServerStream
-from ttrpc._service import Method, MethodSpec, service_methods
+from ttrpc._service import Method, MethodSpec, Registry, service_methods
 from ttrpc._spawn import HandlerTasks
 from ttrpc._status import Code
 
@@ -75,7 +75,7 @@ class Server:
         grace_period: float = 10.0,
         max_message_length: int = MAX_MESSAGE_LENGTH,
     ) -> None:
-        self._services: dict[str, dict[str, Method]] = {}
+        self._services = Registry()
         self._handshake = handshake
         self._send_timeout = send_timeout
         self._grace_period = grace_period
@@ -99,14 +99,12 @@ class Server:
         {"Method": (RequestType, ResponseType, handler)})`` needs no descriptor.
         """
         name, methods = service_methods(service, implementation)
-        if name in self._services:
-            raise ValueError(f"service {name} is already registered")
-        self._services[name] = methods
+        self._services.add(name, methods)
 
     @property
     def services(self) -> dict[str, list[str]]:
         """Registered services and their method names (for introspection)."""
-        return {name: sorted(methods) for name, methods in self._services.items()}
+        return self._services.names()
 
     # -- serving ----------------------------------------------------------
 

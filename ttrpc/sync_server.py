@@ -60,7 +60,7 @@ from ttrpc._context import (
     metadata_from_request,
 )
 from ttrpc._peercred import Handshake, socket_credentials
-from ttrpc._service import Method, MethodSpec, service_methods
+from ttrpc._service import Method, MethodSpec, Registry, service_methods
 from ttrpc._status import Code, TTRPCError
 from ttrpc._unary import deadline_frame, decode_payload, error_frame, response_frame
 
@@ -392,7 +392,7 @@ class SyncServer:
         max_message_length: int = MAX_MESSAGE_LENGTH,
         max_calls_per_connection: int = 256,
     ) -> None:
-        self._services: dict[str, dict[str, Method]] = {}
+        self._services = Registry()
         self._handshake = handshake
         self._send_timeout = send_timeout
         self._grace_period = grace_period
@@ -418,14 +418,12 @@ class SyncServer:
         plain ``def Method(self, ctx, request)`` handlers."""
         name, methods = service_methods(service, implementation, sync=True)
         with self._lock:
-            if name in self._services:
-                raise ValueError(f"service {name} is already registered")
-            self._services[name] = methods
+            self._services.add(name, methods)
 
     @property
     def services(self) -> dict[str, list[str]]:
         """Registered services and their method names (for introspection)."""
-        return {name: sorted(methods) for name, methods in self._services.items()}
+        return self._services.names()
 
     # -- serving ----------------------------------------------------------
 
