@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 
@@ -47,7 +46,7 @@ def _user(text: str, base: ocispec.User) -> ocispec.User:
         raise UsageError(f"invalid --user {text!r}: expected UID[:GID]") from None
     if uid < 0 or gid < 0:
         raise UsageError(f"invalid --user {text!r}: ids must be non-negative")
-    return dataclasses.replace(base, uid=uid, gid=gid)
+    return base._replace(uid=uid, gid=gid)
 
 
 def build_process(ns: argparse.Namespace, container: Container) -> ocispec.Process:
@@ -75,17 +74,15 @@ def build_process(ns: argparse.Namespace, container: Container) -> ocispec.Proce
             if cap not in CAPABILITIES:
                 raise UsageError(f"unknown capability {cap!r}")
         extra = tuple(ns.cap)
-        caps = dataclasses.replace(
-            caps or ocispec.Capabilities(),
+        caps = (caps or ocispec.Capabilities())._replace(
             bounding=(caps.bounding if caps else ()) + extra,
             effective=(caps.effective if caps else ()) + extra,
             permitted=(caps.permitted if caps else ()) + extra,
         )
     user = _user(ns.user, base.user) if ns.user else base.user
     if ns.additional_gids:
-        user = dataclasses.replace(user, additional_gids=tuple(ns.additional_gids))
-    return dataclasses.replace(
-        base,
+        user = user._replace(additional_gids=tuple(ns.additional_gids))
+    return base._replace(
         args=checked.args,
         env=checked.env,
         cwd=checked.cwd,
