@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER = struct.Struct(">IIBB")
 HEADER_LENGTH = HEADER.size  # 10
@@ -52,8 +52,7 @@ class FrameError(Exception):
     """The byte stream cannot be decoded into frames (connection-fatal)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One complete frame. ``type`` stays an int: unknown types are legal."""
 
     stream_id: int
@@ -62,8 +61,7 @@ class Frame:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class OversizedFrame:
+class OversizedFrame(NamedTuple):
     """A frame whose declared length exceeds the maximum; its body is skipped."""
 
     stream_id: int

@@ -20,7 +20,7 @@ which streams exist is the transport's business (server.py, client.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
@@ -40,8 +40,7 @@ from ttrpc._codec import (
 from ttrpc._status import Code, TTRPCError
 
 
-@dataclass(frozen=True, slots=True)
-class RequestReceived:
+class RequestReceived(NamedTuple):
     """A decoded REQUEST frame the server must answer on ``stream_id``."""
 
     stream_id: int
@@ -49,8 +48,7 @@ class RequestReceived:
     request: ttrpc_pb2.Request
 
 
-@dataclass(frozen=True, slots=True)
-class DataReceived:
+class DataReceived(NamedTuple):
     """A DATA frame (streaming); the receiver decides if the stream exists."""
 
     stream_id: int
@@ -58,8 +56,7 @@ class DataReceived:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ProtocolReject:
+class ProtocolReject(NamedTuple):
     """A frame the server refuses; answer ``code``/``message`` on ``stream_id``."""
 
     stream_id: int
@@ -67,8 +64,7 @@ class ProtocolReject:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseReceived:
+class ResponseReceived(NamedTuple):
     """A RESPONSE frame for ``stream_id``: a Response, or the error decoding it."""
 
     stream_id: int

@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ttrpc import ttrpc_pb2
 
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     import anyio
 
 
-@dataclass(frozen=True, slots=True)
-class PeerCredentials:
+class PeerCredentials(NamedTuple):
     """The connecting process as the kernel saw it at connect(2) (SO_PEERCRED, unix(7))."""
 
     pid: int

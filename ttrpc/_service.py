@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
@@ -39,8 +38,7 @@ def _check_handler(where: str, handler: object, *, sync: bool) -> None:
 MethodSpec = tuple[type[Message], type[Message], Handler]
 
 
-@dataclass(frozen=True, slots=True)
-class Method:
+class Method(NamedTuple):
     """One method; streaming ones get a ServerStream instead of a request."""
 
     name: str
