@@ -16,7 +16,7 @@ Layout, from the frame address (``rsp`` when the handler starts, so that
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.arch._registers import Registers
 
@@ -52,8 +52,7 @@ REDZONE = 128
 FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000
 
 
-@dataclass(frozen=True, slots=True)
-class BuiltFrame:
+class BuiltFrame(NamedTuple):
     """Where the frame goes and the bytes to write there."""
 
     frame_addr: int
@@ -110,8 +109,7 @@ def build_frame(
     return BuiltFrame(frame, bytes(data), fp_addr)
 
 
-@dataclass(frozen=True, slots=True)
-class RestoredContext:
+class RestoredContext(NamedTuple):
     """What rt_sigreturn reads back from a ucontext."""
 
     gprs: dict[str, int]

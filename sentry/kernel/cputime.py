@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.errors import EINVAL
 from sentry.kernel._cpu_account import BLOCKED, RUNNING_APP, RUNNING_SYS, CpuAccount
@@ -205,8 +205,7 @@ def make_clock(pid: int, *, per_thread: bool, which: int) -> int:
     return (~pid << 3) | (CPUCLOCK_PERTHREAD if per_thread else 0) | which
 
 
-@dataclass(frozen=True, slots=True)
-class CPUClock:
+class CPUClock(NamedTuple):
     """A resolved CPU clock: a thread's or a process's, and what it counts."""
 
     target: Any  # Task (per thread) or ThreadGroup

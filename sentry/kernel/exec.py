@@ -9,8 +9,7 @@ takes over the leader's pid."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.mm import PAGE_SIZE
 from sentry.arch import Registers
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
 O_RDONLY = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _OpenedExec:
+class _OpenedExec(NamedTuple):
     mappable: Mappable
     path: str
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.errors import EAGAIN, EINTR, EINVAL, LinuxError
 from sentry.kernel.cputime import enter_blocked, leave_blocked
@@ -78,8 +77,7 @@ SUPPORTED = (
 THREAD_ONLY = CLONE_FILES | CLONE_FS
 
 
-@dataclass(frozen=True, slots=True)
-class CloneArgs:
+class CloneArgs(NamedTuple):
     """clone(2)/clone3(2) arguments."""
 
     flags: int

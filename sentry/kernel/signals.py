@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.kernel.waiter import WaitQueue
 
@@ -59,8 +60,7 @@ DEFAULT_IGNORED = frozenset({17, 18, 23, 28})
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 
 
-@dataclass(frozen=True, slots=True)
-class SigAction:
+class SigAction(NamedTuple):
     """``struct sigaction`` as the kernel stores it (x86_64 kernel layout)."""
 
     handler: int = SIG_DFL
@@ -155,8 +155,7 @@ def default_action(signo: int) -> str:
     return "terminate"
 
 
-@dataclass(frozen=True, slots=True)
-class SigInfo:
+class SigInfo(NamedTuple):
     """``siginfo_t``: the head plus the raw 112-byte union (whose layout
     depends on the signal and code; the constructors below fill it)."""
 

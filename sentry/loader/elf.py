@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.abi.elf import (
     EHDR_SIZE,
@@ -34,8 +34,7 @@ MAX_PHDR_BYTES = 65536
 PATH_MAX = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class ProgramHeader:
+class ProgramHeader(NamedTuple):
     """One ``Elf64_Phdr``."""
 
     type: int
@@ -47,8 +46,7 @@ class ProgramHeader:
     align: int
 
 
-@dataclass(frozen=True, slots=True)
-class ELFInfo:
+class ELFInfo(NamedTuple):
     """What the loader needs from an ELF file."""
 
     type: int

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sentry.abi.elf import (
     AT_BASE,
@@ -84,8 +83,7 @@ class ExecFile(Protocol):
 ExecOpener = Callable[[bytes], ExecFile]
 
 
-@dataclass(frozen=True, slots=True)
-class ExecIdentity:
+class ExecIdentity(NamedTuple):
     """Credentials the auxiliary vector reports."""
 
     uid: int = 0
@@ -95,8 +93,7 @@ class ExecIdentity:
     secure: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class LoadResult:
+class LoadResult(NamedTuple):
     """Where the program starts: registers and the process identity."""
 
     entry: int

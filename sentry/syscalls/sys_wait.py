@@ -4,7 +4,7 @@ wait_consider_task)."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.abi import sysno
 from sentry.abi.errors import ECHILD, EINVAL, ERESTARTSYS
@@ -38,8 +38,7 @@ P_PGID = 2
 P_PIDFD = 3
 
 
-@dataclass(frozen=True, slots=True)
-class _Event:
+class _Event(NamedTuple):
     """A child state change wait can report."""
 
     tg: ThreadGroup

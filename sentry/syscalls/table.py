@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The six raw argument registers (rdi, rsi, rdx, r10, r8, r9).
 SyscallArgs = tuple[int, int, int, int, int, int]
@@ -31,8 +30,7 @@ class Support(enum.Enum):
     UNIMPLEMENTED = "unimplemented"  # ENOSYS
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One row of the table."""
 
     nr: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTSUP, ENOTTY, EPERM, ESPIPE
 from sentry.vfs.stat import S_IFDIR, S_IFLNK, S_IFMT, Stat
@@ -41,8 +41,7 @@ def new_anon_dev() -> int:
     return next(_anon_minor)  # major 0
 
 
-@dataclass(frozen=True, slots=True)
-class Dirent:
+class Dirent(NamedTuple):
     """One directory entry as getdents64 reports it."""
 
     name: bytes

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sentry.vfs.inode import Filesystem, Inode
 
@@ -47,8 +48,7 @@ class Mount:
         return self.mountpoint.mount if self.mountpoint is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class VirtualDentry:
+class VirtualDentry(NamedTuple):
     """A place in the VFS: a dentry together with the mount it is seen through."""
 
     mount: Mount

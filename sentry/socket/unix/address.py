@@ -3,7 +3,7 @@ unix_validate_addr, unix_mkname_bsd, unix_getname)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.abi.errors import EINVAL
 from sentry.abi.socket import AF_UNIX, SOCKADDR_UN_SIZE
@@ -11,8 +11,7 @@ from sentry.abi.socket import AF_UNIX, SOCKADDR_UN_SIZE
 _FAMILY_SIZE = 2
 
 
-@dataclass(frozen=True, slots=True)
-class UnixAddress:
+class UnixAddress(NamedTuple):
     """A bound name: abstract (``name`` without the leading NUL) or a path."""
 
     abstract: bool
