@@ -660,6 +660,17 @@ class MemoryManager:
                 # fault per window instead of one per page.
                 if write:
                     self._break_cow(vma, page)
+                    if self.address_space.write_faults_imply_mapped:
+                        # The window is mirrored already (the write hit a
+                        # page mapped read-only): only this page changed.
+                        self._mirror(vma, page, page + PAGE_SIZE)
+                        return True
+                elif not execute and not vma.shared and vma.prot & PROT_WRITE:
+                    # A read of a copy-on-write page in writable private
+                    # memory (data, heap, stack after fork) is nearly always
+                    # followed by a write to it; copying now saves that
+                    # second fault (the copy is what the write would see).
+                    self._break_cow(vma, page)
                 self._mirror(vma, start, end)
                 return True
             if vma.growsdown:
@@ -890,8 +901,8 @@ class MemoryManager:
         Private pages become shared copy-on-write: both sides hold a
         reference and mirror them read-only until one writes (handle_fault
         or copy_out then copies). Shared mappings keep sharing their pages.
-        The parent's writable private mirrors are dropped so its next write
-        faults too."""
+        The parent's writable private mirrors lose write access
+        (``AddressSpace.write_protect``) so its next write faults too."""
         with self._lock:
             # Shared anonymous memory is one set of pages for both sides:
             # give every page of it a MemoryFile page now, or a page first
@@ -920,7 +931,7 @@ class MemoryManager:
             child.auxv = list(self.auxv)
             for vma in self._vmas:
                 if not vma.shared and vma.prot & PROT_WRITE:
-                    self.address_space.unmap(vma.start, vma.end - vma.start)
+                    self.address_space.write_protect(vma.start, vma.end - vma.start)
             return child
 
     # -- introspection and teardown -------------------------------------------

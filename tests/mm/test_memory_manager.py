@@ -249,18 +249,57 @@ def test_stack_grows_down_with_guard(mm):
 
 
 def test_copy_on_write(mm, mf):
+    base = mm.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"parent" + bytes(PAGE_SIZE - 6) + b"second")
+    first, second = mm._pages[base], mm._pages[base + PAGE_SIZE]
+    mf.inc_ref(first)  # what fork will do: another owner
+    mf.inc_ref(second)
+    # A read of a shared page of writable private memory copies that page
+    # at once (a write nearly always follows); its neighbour in the
+    # fault-around window is mirrored read-only, still shared.
+    assert mm.handle_fault(base, AccessType.READ)
+    fresh, prot = mm.address_space.pages[base]
+    assert fresh != first and prot == RW
+    assert bytes(mf.view(fresh, 6)) == b"parent"
+    assert mm.address_space.pages[base + PAGE_SIZE] == (second, PROT_READ)
+    assert mf.refcount(first) == 1
+    # A write to the read-only neighbour copies it.
+    assert mm.handle_fault(base + PAGE_SIZE, AccessType.WRITE)
+    fresh2, prot = mm.address_space.pages[base + PAGE_SIZE]
+    assert fresh2 != second and prot == RW
+    assert bytes(mf.view(fresh2, 6)) == b"second"
+    assert mf.refcount(second) == 1
+    mf.dec_ref(first)
+    mf.dec_ref(second)
+
+
+def test_copy_on_write_of_a_read_only_mapping_waits_for_the_write(mm, mf):
     base = mm.mmap(0, PAGE_SIZE, RW, ANON)
     mm.copy_out(base, b"parent")
     offset = mm._pages[base]
-    mf.inc_ref(offset)  # what fork will do: another owner
+    mf.inc_ref(offset)
+    mm.mprotect(base, PAGE_SIZE, PROT_READ)
     assert mm.handle_fault(base, AccessType.READ)
-    assert mm.address_space.pages[base][1] == PROT_READ  # mirrored read-only
-    assert mm.handle_fault(base, AccessType.WRITE)
-    fresh, prot = mm.address_space.pages[base]
-    assert fresh != offset and prot == RW
-    assert bytes(mf.view(fresh, 6)) == b"parent"
-    assert mf.refcount(offset) == 1
+    assert mm.address_space.pages[base] == (offset, PROT_READ)  # nothing copied
+    assert not mm.handle_fault(base, AccessType.WRITE)  # and no write allowed
     mf.dec_ref(offset)
+
+
+def test_write_fault_maps_only_the_copied_page_when_the_window_is_mirrored(mf):
+    space = RecordingAddressSpace()
+    space.write_faults_imply_mapped = True  # as the ptrace back end reports faults
+    m = MemoryManager(mf, space, LO, HI)
+    base = m.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    m.copy_out(base, b"x" * 4 * PAGE_SIZE)
+    for page in range(base, base + 4 * PAGE_SIZE, PAGE_SIZE):
+        mf.inc_ref(m._pages[page])
+    space.calls.clear()
+    assert m.handle_fault(base + 2 * PAGE_SIZE, AccessType.WRITE)
+    fresh = m._pages[base + 2 * PAGE_SIZE]
+    assert space.calls == [("map", base + 2 * PAGE_SIZE, PAGE_SIZE, fresh, RW)]
+    for page in (base, base + PAGE_SIZE, base + 3 * PAGE_SIZE):
+        mf.dec_ref(m._pages[page])
+    m.release()
 
 
 def test_copy_in_string_and_iovecs(mm):
@@ -300,8 +339,13 @@ def test_fork_is_copy_on_write(mm, mf):
     child = mm.fork(RecordingAddressSpace())
     assert private not in mm.address_space.pages  # the parent's next write faults
     assert mf.allocated_pages == used  # nothing copied yet
-    assert child.handle_fault(private, AccessType.READ)
-    assert child.address_space.pages[private][1] == PROT_READ  # mirrored read-only
+    assert child.handle_fault(private + PAGE_SIZE, AccessType.EXECUTE) is False
+    assert child.handle_fault(private + PAGE_SIZE, AccessType.READ)
+    # The page read is copied at once (writable private memory), the other
+    # is mirrored read-only, still shared.
+    assert child.address_space.pages[private + PAGE_SIZE][1] == RW
+    assert child.address_space.pages[private][1] == PROT_READ
+    assert mf.allocated_pages == used + 1
 
     mm.copy_out(private, b"parent")  # the parent writes: it gets its own copy
     assert child.copy_in(private, 6) == b"before"

@@ -14,7 +14,7 @@ import pytest
 
 from sentry.arch import Registers
 from sentry.hostsys import proc
-from sentry.platform import FaultTrap, SignalTrap, SyscallTrap
+from sentry.platform import AccessType, FaultTrap, SignalTrap, SyscallTrap
 from sentry.platform.ptrace import PtracePlatform, StubExitedError
 from sentry.platform.ptrace import stub as stubmod
 from sentry.platform.ptrace.platform import PtraceAddressSpace, PtraceContext
@@ -387,3 +387,71 @@ def test_release_while_threads_run_kills_every_stub_thread(setup) -> None:
         t.join(60)
     assert len(lost) == 2
     assert _proc_state(pid) is None
+
+
+def test_write_protect_keeps_reads_and_faults_writes(setup) -> None:
+    _p, space, ctx, mem = setup
+    # load rdx <- [rbx]; syscall; store [rbx] <- rdx; syscall
+    code = asm.SYSCALL + asm.load("rdx", "rbx") + asm.SYSCALL
+    store_at = len(code)
+    code += asm.store("rbx", "rdx") + asm.SYSCALL
+    _started(space, ctx, mem, code)
+    mem[PAGE : PAGE + 8] = (42).to_bytes(8, "little")
+    space.map_file(DATA, PAGE, PAGE, R | W)
+    space.write_protect(DATA, PAGE)
+    regs = Registers(rip=CODE + 2, rbx=DATA)
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)  # the read goes on
+    assert regs.rdx == 42
+    regs = Registers(rip=CODE + store_at, rbx=DATA, rdx=7)
+    trap = ctx.switch(space, regs)
+    assert trap == FaultTrap(DATA, AccessType.WRITE)
+    assert space.mirror.find(DATA).prot == R
+
+
+def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
+    p, _space, ctx, mem = setup
+    spaces = [p.new_address_space() for _ in range(3)]
+    pids = [_started(s, ctx, mem, asm.SYSCALL) for s in spaces]
+    assert len(set(pids)) == 3
+    for _ in range(1000):  # the pool thread refills in the background
+        if p.pool.ready == 2:
+            break
+        threading.Event().wait(0.01)
+    spare = _children() - set(pids)
+    assert len(spare) == 2 and all(_proc_state(pid) == "S" for pid in spare)  # parked
+    for s in spaces:
+        s.release()
+    p.quiesce()  # what the kernel does before counting leftovers
+    assert p.pool.ready == 0 and _children() == set()
+    for pid in spare:  # killed and reaped
+        assert _proc_state(pid) is None
+    space = p.new_address_space()  # without the pool: started on this thread
+    assert _started(space, ctx, mem, asm.SYSCALL) in _children()
+    space.release()
+
+
+def test_without_spare_stubs_the_platform_starts_its_own() -> None:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, PAGE)
+    with mmap.mmap(fd, PAGE) as m:
+        m[0:2] = asm.SYSCALL
+    p = PtracePlatform(fd, spare_stubs=0)
+    try:
+        space = p.new_address_space()
+        space.map_file(CODE, PAGE, 0, R | X)
+        assert isinstance(p.new_context().switch(space, Registers(rip=CODE)), SyscallTrap)
+        assert p.pool.ready == 0 and _children() == {space.stub_pid}
+    finally:
+        p.close()
+        os.close(fd)
+
+
+def _children() -> set[int]:
+    out: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            out |= {int(x) for x in f.read().split()}
+    return out

@@ -423,6 +423,7 @@ cdef class Stub:
         child.tracer = pysb_self()
         child.template = self.template
         child.alive = True
+        child.cpu = self.cpu  # clone(2) copies the affinity mask
         # Its first stop: the SIGSTOP CLONE_PTRACE queues (a TRACEME tracer)
         # or PTRACE_EVENT_STOP (a seized one). The next restart, with
         # signal 0, discards the SIGSTOP.
@@ -462,14 +463,22 @@ cdef class Stub:
             self._raise_errno("PTRACE_DETACH")
         self.tracer = 0
 
-    def seize(self):
+    def seize(self, bint follow_cpu=False):
         """PTRACE_SEIZE this parked thread from the calling thread and stop
         it (PTRACE_INTERRUPT; its blocking call is abandoned: ``park``
-        restarts it). The calling thread is its tracer until ``park``."""
+        restarts it). The calling thread is its tracer until ``park``.
+
+        ``follow_cpu`` first binds it to the calling thread's CPU, as a
+        switch does (``bind``): a leader parked by another thread (the
+        stub pool) may sit on the other CPU, and every stop and resume of
+        the seize and of the thread it then clones (which inherits the
+        binding) would cross CPUs, tens of microseconds each on a VM."""
         cdef int status = 0
         cdef pid_t got
         if not self.alive:
             raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
+        if follow_cpu:
+            self.bind(PIN_FOLLOW)
         if pysb_raw_ptrace(PTRACE_SEIZE, self.tid, NULL,
                            <void *>(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0:
             self._raise_errno("PTRACE_SEIZE")

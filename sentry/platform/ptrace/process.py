@@ -39,7 +39,8 @@ import threading
 import weakref
 
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
-from sentry.platform.ptrace.stub import STUB_PARK_FD, SYS_READ, StubImage, start_stub
+from sentry.platform.ptrace.pool import park
+from sentry.platform.ptrace.stub import StubImage, start_stub
 
 __all__ = ["StubProcess"]
 
@@ -47,14 +48,33 @@ __all__ = ["StubProcess"]
 class StubProcess:
     """One stub process: its parked leader and a stub thread per tracer."""
 
-    def __init__(self, image: StubImage, memory_fd: int, park_fd: int) -> None:
-        """Spawn and prepare the stub on the calling thread, which gets the
-        first stub thread (``thread()`` returns it without a creation)."""
+    def __init__(
+        self,
+        image: StubImage,
+        memory_fd: int,
+        park_fd: int,
+        leader: Stub | None = None,
+        *,
+        follow_cpu: bool = True,
+    ) -> None:
+        """Adopt ``leader`` (a prepared, parked stub from ``pool.StubPool``)
+        or spawn and prepare one on the calling thread; either way the
+        calling thread gets the first stub thread. ``follow_cpu`` (the
+        platform pins stubs) lets a seize bind the leader, and so the
+        threads it clones, to the seizing thread's CPU."""
         self._image = image
         self._lock = threading.Lock()
         self._threads: dict[int, Stub] = {}
         self._killed = False
-        leader = start_stub(image, memory_fd, park_fd)
+        self._follow_cpu = follow_cpu
+        if leader is None:
+            leader = start_stub(image, memory_fd, park_fd)
+        else:
+            try:
+                leader.seize(follow_cpu)
+            except BaseException:
+                leader.kill()
+                raise
         self._leader = leader
         self.pid = leader.pid
         try:
@@ -67,8 +87,7 @@ class StubProcess:
         _registry().add(self)
 
     def _park(self) -> None:
-        image = self._image
-        self._leader.park(image.park, SYS_READ, STUB_PARK_FD, image.start, 1)
+        park(self._leader, self._image)
 
     @property
     def killed(self) -> bool:
@@ -88,7 +107,7 @@ class StubProcess:
             if self._killed:
                 raise StubExitedError(f"stub {self.pid} was killed")
             leader = self._leader
-            leader.seize()
+            leader.seize(self._follow_cpu)
             try:
                 t = leader.clone_thread()
                 self._threads[ident] = t

@@ -1,0 +1,124 @@
+"""Stub processes started ahead of need, off the critical path of fork and exec.
+
+Starting a stub (vfork + exec of the stub binary, the post-exec stop, five
+injected set-up calls, parking the leader) costs about half a millisecond,
+paid by every fork and every exec on the task's own host thread. The result
+is always the same, a prepared and parked leader (``process.StubProcess``),
+and a parked leader is untraced, so any host thread can adopt it later
+(``StubProcess`` seizes it to clone its first stub thread). So a background
+thread keeps a few of them ready and ``take`` hands one out; the new address
+space then pays only the seize and clone of its first stub thread.
+
+The spare stubs are host children of the Sentry that belong to no address
+space: ``close`` kills them, and the kernel calls it (through
+``Platform.quiesce``) before it counts what a sandbox left behind. When the
+pool cannot start stubs (the host refused: a pids limit, no memory) it stops
+trying and ``take`` returns None, so the caller starts its stub itself and
+sees the host's error where it happens.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+
+from sentry.platform.ptrace._ptrace import Stub, StubExitedError
+from sentry.platform.ptrace.stub import STUB_PARK_FD, SYS_READ, StubImage, start_stub
+
+__all__ = ["StubPool", "park"]
+
+log = logging.getLogger(__name__)
+
+
+def park(leader: Stub, image: StubImage) -> None:
+    """Leave a prepared leader untraced in the stub's park loop (blocking
+    read of the park pipe), traced by nobody until a host thread seizes it."""
+    leader.park(image.park, SYS_READ, STUB_PARK_FD, image.start, 1)
+
+
+class StubPool:
+    """Up to ``size`` prepared, parked stub leaders, refilled by a daemon
+    thread started on first use."""
+
+    def __init__(self, image: StubImage, memory_fd: int, park_fd: int, size: int) -> None:
+        self._image = image
+        self._memory_fd = memory_fd
+        self._park_fd = park_fd
+        self._size = size
+        self._ready: collections.deque[Stub] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._spawning = False
+        self._closed = size <= 0
+        self._failed = False
+        self._thread: threading.Thread | None = None
+
+    def take(self) -> Stub | None:
+        """A parked leader, or None (pool closed, failing, or disabled).
+
+        Waits for a start already under way rather than racing it with a
+        second one on a 2-CPU host; refills in the background either way."""
+        with self._cond:
+            if self._closed or self._failed:
+                return None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ptrace-stub-pool", daemon=True
+                )
+                self._thread.start()
+            while not self._ready and self._spawning and not self._closed:
+                self._cond.wait()
+            leader = self._ready.popleft() if self._ready else None
+            self._cond.notify_all()
+            return leader
+
+    @property
+    def ready(self) -> int:
+        """How many parked leaders wait (tests, debugging)."""
+        with self._cond:
+            return len(self._ready)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and len(self._ready) >= self._size:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                self._spawning = True
+            leader: Stub | None = None
+            try:
+                leader = start_stub(self._image, self._memory_fd, self._park_fd)
+                park(leader, self._image)
+            except (OSError, StubExitedError) as exc:
+                log.warning("stub pool stops: cannot start a stub: %s", exc)
+                if leader is not None:
+                    leader.kill()
+                with self._cond:
+                    self._failed = True
+                    self._spawning = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                closed = self._closed
+                if closed:
+                    leader.kill()  # before close() can return
+                else:
+                    self._ready.append(leader)
+                self._spawning = False
+                self._cond.notify_all()
+            if closed:
+                return
+
+    def close(self) -> None:
+        """Stop refilling and kill every spare stub (and one being started).
+        Idempotent; the pool hands out nothing afterwards."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            while self._spawning:
+                self._cond.wait()
+            spare = list(self._ready)
+            self._ready.clear()
+        for leader in spare:
+            leader.kill()
