@@ -712,6 +712,9 @@ class MemoryManager:
         pos = addr
         end = addr + n
         need = PROT_WRITE if write else (PROT_READ | PROT_WRITE)
+        fast = self._one_run(addr, n, write, force, need)
+        if fast is not None:
+            return [fast]
         while pos < end:
             vma = (
                 self._find_or_grow(pos & PAGE_MASK)
@@ -739,6 +742,30 @@ class MemoryManager:
                     runs.append((start, take))
                 pos += take
         return runs
+
+    def _one_run(
+        self, addr: int, n: int, write: bool, force: bool, need: int
+    ) -> tuple[int, int] | None:
+        """``[addr, addr+n)`` as one MemoryFile run when it lies in one VMA,
+        every page is present, the pages are consecutive in the MemoryFile
+        and (for a write) none is copy-on-write: the usual buffer of a pipe
+        or socket transfer, checked with a few C-level list operations
+        instead of a Python step per page. None sends the caller to the
+        general walk (which raises the errors)."""
+        first = addr & PAGE_MASK
+        if not self.min_address <= first < self.max_address:
+            return None
+        vma = self._find(first)
+        if vma is None or vma.end < addr + n or not (force or vma.prot & need):
+            return None
+        span = ((addr + n - 1) & PAGE_MASK) - first + PAGE_SIZE
+        offsets = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
+        base = offsets[0]
+        if base is None or offsets != list(range(base, base + span, PAGE_SIZE)):
+            return None
+        if write and not vma.shared and self.mf.any_shared(base, span // PAGE_SIZE):
+            return None
+        return (base + (addr - first), n)
 
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""

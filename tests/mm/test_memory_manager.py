@@ -379,3 +379,18 @@ def test_host_refusing_to_mirror_is_enomem_not_a_sentry_bug(mf):
             m.handle_fault(addr, AccessType.WRITE)
     finally:
         m.release()
+
+
+def test_multi_page_copies_take_one_run_but_still_break_copy_on_write(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    data = bytes(range(256)) * (3 * PAGE_SIZE // 256)
+    mm.copy_out(base + 100, data)  # populates the pages as one run
+    assert mm._one_run(base + 100, len(data), True, False, PROT_WRITE) is not None
+    assert mm.copy_in(base + 100, len(data)) == data
+    child = mm.fork(RecordingAddressSpace())
+    # Shared after fork: a write may not use the fast path (no copy made).
+    assert mm._one_run(base + 100, len(data), True, False, PROT_WRITE) is None
+    mm.copy_out(base + 100, b"p" * len(data))
+    assert child.copy_in(base + 100, len(data)) == data
+    assert mm.copy_in(base + 100, len(data)) == b"p" * len(data)
+    child.release()
