@@ -74,6 +74,8 @@ def test_filter_allows_the_park_loop_and_stub_thread_clones_only() -> None:
     assert seccomp.STUB_PARK_FD in ks and seccomp.SYS_EXIT_GROUP in ks
     # The flags the platform injects are the ones the filter lets through.
     assert _ptrace.CLONE_STUB_THREAD == seccomp.CLONE_STUB_THREAD
+    assert _ptrace.CLONE_STUB_PROCESS == seccomp.CLONE_STUB_PROCESS
+    assert seccomp.CLONE_STUB_PROCESS in ks
     assert stub.STUB_PARK_FD == seccomp.STUB_PARK_FD
     # The defaults follow the stub's layout.
     assert seccomp.build_stub_filter(entry, 3) == prog

@@ -343,11 +343,11 @@ def test_access_beyond_the_memory_file_is_sigbus(setup) -> None:
     assert trap == SignalTrap(signal.SIGBUS, 2, DATA + 8)  # BUS_ADRERR
 
 
-def test_seccomp_allows_only_stub_thread_clones(setup) -> None:
+def test_seccomp_allows_only_stub_thread_and_stub_process_clones(setup) -> None:
     _p, space, ctx, mem = setup
     _started(space, ctx, mem, asm.SYSCALL)
     stub = space._live_stub()
-    # A fork-like clone (no CLONE_THREAD, no CLONE_PTRACE): killed.
+    # A plain fork-like clone (not CLONE_STUB_THREAD nor CLONE_STUB_PROCESS): killed.
     with pytest.raises(StubExitedError):
         stub.syscall(56, 0x11)  # SIGCHLD
     assert stub.exit_status == 128 + signal.SIGSYS
@@ -417,13 +417,19 @@ def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
         if p.pool.ready == 2:
             break
         threading.Event().wait(0.01)
-    spare = _children() - set(pids)
-    assert len(spare) == 2 and all(_proc_state(pid) == "S" for pid in spare)  # parked
+    others = _children() - set(pids)
+    states = {pid: _proc_state(pid) for pid in others}
+    # Two parked spares (sleeping in the park read) and the template they
+    # were cloned from (stopped, traced by the pool thread); all of them
+    # children of the Sentry (CLONE_PARENT), not of the template.
+    spare = {pid for pid, st in states.items() if st == "S"}
+    assert len(spare) == 2 and sorted(str(st) for st in states.values()) == ["S", "S", "t"]
+    assert all(_ppid(pid) == os.getpid() for pid in others | set(pids))
     for s in spaces:
         s.release()
     p.quiesce()  # what the kernel does before counting leftovers
     assert p.pool.ready == 0 and _children() == set()
-    for pid in spare:  # killed and reaped
+    for pid in others:  # killed and reaped, the template too
         assert _proc_state(pid) is None
     space = p.new_address_space()  # without the pool: started on this thread
     assert _started(space, ctx, mem, asm.SYSCALL) in _children()
@@ -455,3 +461,7 @@ def _children() -> set[int]:
         with open(f"/proc/self/task/{tid}/children") as f:
             out |= {int(x) for x in f.read().split()}
     return out
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

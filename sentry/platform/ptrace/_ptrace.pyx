@@ -130,6 +130,9 @@ PIN_BOTH = 2
 #: (shared memory, descriptors, handlers) traced from birth by the tracer of
 #: the thread that cloned it (gVisor subprocess.go ``clone``).
 CLONE_STUB_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x2000 | 0x10000
+#: clone(2) flags of a stub process cloned from a prepared one (see
+#: seccomp.CLONE_STUB_PROCESS): CLONE_PARENT|CLONE_PTRACE, exit signal SIGCHLD.
+CLONE_STUB_PROCESS = 0x8000 | 0x2000 | 17
 SYS_CLONE = 56
 SYS_EXIT = 60
 
@@ -436,6 +439,40 @@ cdef class Stub:
             raise StubExitedError(f"new stub thread {tid} died (status {status:#x})")
         # It inherited the cloning thread's mask (all blocked for the
         # parked leader): application faults and interrupts must stop it.
+        if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
+            child._raise_errno("PTRACE_SETSIGMASK")
+        return child
+
+    def clone_process(self):
+        """Inject clone(CLONE_STUB_PROCESS) and adopt the new process: a
+        copy of this prepared stub (filter, bare address space, descriptors)
+        whose parent is the Sentry and whose tracer is the calling thread,
+        stopped before its first instruction with an empty signal mask.
+        Returns its leader's Stub; the caller parks it or kills it."""
+        cdef Stub child
+        cdef long pid
+        cdef int status = 0
+        cdef pid_t got
+        cdef unsigned long long mask = 0
+        pid = self.syscall(SYS_CLONE, CLONE_STUB_PROCESS)
+        if pid <= 0:
+            err = -pid if pid < 0 else 5
+            raise OSError(err, f"clone of stub {self.pid}: {os.strerror(err)}")
+        child = Stub.__new__(Stub)
+        child.pid = <pid_t>pid
+        child.tid = <pid_t>pid
+        child.syscall_addr = self.syscall_addr
+        child.tracer = pysb_self()
+        child.template = self.template
+        child.alive = True
+        child.cpu = self.cpu
+        with nogil:
+            got = _wait(child.tid, &status)
+        if got < 0:
+            child._raise_errno("waiting for a new stub process")
+        if not WIFSTOPPED(status):
+            child._note_exit(status)
+            raise StubExitedError(f"new stub process {pid} died (status {status:#x})")
         if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
             child._raise_errno("PTRACE_SETSIGMASK")
         return child
