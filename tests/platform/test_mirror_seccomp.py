@@ -26,6 +26,9 @@ def test_mirror_replaces_and_splits() -> None:
     ]
     m.remove(0x1800, 0x4000)
     assert spans(m) == [(0x1000, 0x1800, 0, R), (0x4000, 0x5000, 0x3000, R)]
+    assert m.overlaps(0x1000, 0x1001) and m.overlaps(0x17FF, 0x4001)
+    assert not m.overlaps(0x1800, 0x4000) and not m.overlaps(0, 0x1000)
+    assert not m.overlaps(0x5000, 0x9000) and m.overlaps(0, 1 << 47)
     assert m.find(0x17FF) is not None and m.find(0x1800) is None
     m.remove(0, 1 << 47)
     assert len(m) == 0

@@ -500,7 +500,7 @@ cdef class Stub:
             self._raise_errno("PTRACE_DETACH")
         self.tracer = 0
 
-    def seize(self, bint follow_cpu=False):
+    def seize(self, bint follow_cpu=False, bint unblock=False):
         """PTRACE_SEIZE this parked thread from the calling thread and stop
         it (PTRACE_INTERRUPT; its blocking call is abandoned: ``park``
         restarts it). The calling thread is its tracer until ``park``.
@@ -509,9 +509,18 @@ cdef class Stub:
         switch does (``bind``): a leader parked by another thread (the
         stub pool) may sit on the other CPU, and every stop and resume of
         the seize and of the thread it then clones (which inherits the
-        binding) would cross CPUs, tens of microseconds each on a VM."""
+        binding) would cross CPUs, tens of microseconds each on a VM.
+
+        ``unblock`` then empties its signal mask (parked threads block
+        everything): the thread is to run application code from now on
+        (``pool.StubPool``'s spares come with their first thread parked).
+        Its park read was interrupted, and the restart logic of that read
+        runs when it resumes, with the registers it then has: a switch's
+        (orig_rax and rax of a task's first switch, rax 0, never a restart
+        code), so nothing is restarted."""
         cdef int status = 0
         cdef pid_t got
+        cdef unsigned long long mask = 0
         if not self.alive:
             raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
         if follow_cpu:
@@ -531,6 +540,8 @@ cdef class Stub:
                 self._note_exit(status)
                 raise StubExitedError(f"stub {self.pid} died (status {status:#x})")
             if (status >> 16) == PTRACE_EVENT_STOP:
+                if unblock and pysb_raw_ptrace(PTRACE_SETSIGMASK, self.tid, <void *>8, &mask) < 0:
+                    self._raise_errno("PTRACE_SETSIGMASK")
                 return
             # A SIGSTOP from outside (the only signal it does not block)
             # stopped it first: drop it; the interrupt stop stays pending.

@@ -52,6 +52,11 @@ class Mirror:
             return self._maps[i]
         return None
 
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether anything is mapped in ``[start, end)``."""
+        i = bisect.bisect_left(self._starts, end) - 1
+        return i >= 0 and self._maps[i].end > start
+
     def remove(self, start: int, end: int) -> None:
         """Forget ``[start, end)``, splitting mappings that straddle it."""
         i = max(bisect.bisect_right(self._starts, start) - 1, 0)

@@ -160,7 +160,10 @@ class PtraceAddressSpace(AddressSpace):
             raise RuntimeError("address space was released")
         with self._lock:
             process = self._process
-            if process is not None:
+            # The stub holds exactly what the mirror records: unmapping
+            # nothing (a copy-on-write break of a page a fork child never
+            # mapped) needs no injection.
+            if process is not None and self._mirror.overlaps(addr, addr + length):
                 rc = process.thread().syscall(seccomp.SYS_MUNMAP, addr, length)
                 if rc != 0:
                     raise OSError(-rc, f"stub munmap at {addr:#x} failed")

@@ -33,11 +33,12 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from typing import NamedTuple
 
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
 from sentry.platform.ptrace.stub import STUB_PARK_FD, SYS_READ, StubImage, start_stub
 
-__all__ = ["StubPool", "park"]
+__all__ = ["Spare", "StubPool", "park"]
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,26 @@ def park(leader: Stub, image: StubImage) -> None:
     leader.park(image.park, SYS_READ, STUB_PARK_FD, image.start, 1)
 
 
+class Spare(NamedTuple):
+    """A spare stub process: its parked leader and a second thread, parked
+    too, that the adopting host thread seizes to run application code (so
+    the first stub thread of an address space costs a seize, not a seize
+    of the leader, a clone and a park)."""
+
+    leader: Stub
+    first: Stub
+
+
 class StubPool:
-    """Up to ``size`` prepared, parked stub leaders, refilled by a daemon
-    thread started on first use."""
+    """Up to ``size`` spare stubs, refilled by a daemon thread started on
+    first use."""
 
     def __init__(self, image: StubImage, memory_fd: int, park_fd: int, size: int) -> None:
         self._image = image
         self._memory_fd = memory_fd
         self._park_fd = park_fd
         self._size = size
-        self._ready: collections.deque[Stub] = collections.deque()
+        self._ready: collections.deque[Spare] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._spawning = False
         self._closed = size <= 0
@@ -67,8 +78,8 @@ class StubPool:
         # spares are cloned from; it belongs to no address space.
         self._template: Stub | None = None
 
-    def take(self) -> Stub | None:
-        """A parked leader, or None (pool closed, failing, or disabled).
+    def take(self) -> Spare | None:
+        """A spare stub, or None (pool closed, failing, or disabled).
 
         Waits for a start already under way rather than racing it with a
         second one on a 2-CPU host; refills in the background either way."""
@@ -82,13 +93,13 @@ class StubPool:
                 self._thread.start()
             while not self._ready and self._spawning and not self._closed:
                 self._cond.wait()
-            leader = self._ready.popleft() if self._ready else None
+            spare = self._ready.popleft() if self._ready else None
             self._cond.notify_all()
-            return leader
+            return spare
 
     @property
     def ready(self) -> int:
-        """How many parked leaders wait (tests, debugging)."""
+        """How many spares wait (tests, debugging)."""
         with self._cond:
             return len(self._ready)
 
@@ -103,6 +114,8 @@ class StubPool:
             leader: Stub | None = None
             try:
                 leader = self._clone()
+                first = leader.clone_thread()
+                park(first, self._image)
                 park(leader, self._image)
             except (OSError, StubExitedError) as exc:
                 log.warning("stub pool stops: cannot start a stub: %s", exc)
@@ -118,7 +131,7 @@ class StubPool:
                 if closed:
                     leader.kill()  # before close() can return
                 else:
-                    self._ready.append(leader)
+                    self._ready.append(Spare(leader, first))
                 self._spawning = False
                 self._cond.notify_all()
             if closed:
@@ -151,7 +164,7 @@ class StubPool:
             spare = list(self._ready)
             self._ready.clear()
             template, self._template = self._template, None
-        for leader in spare:
-            leader.kill()
+        for each in spare:
+            each.leader.kill()  # the process; its parked, untraced thread with it
         if template is not None:
             template.kill()  # any thread may; its tracer, the pool thread, is done

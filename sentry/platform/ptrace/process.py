@@ -39,7 +39,7 @@ import threading
 import weakref
 
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
-from sentry.platform.ptrace.pool import park
+from sentry.platform.ptrace.pool import Spare, park
 from sentry.platform.ptrace.stub import StubImage, start_stub
 
 __all__ = ["StubProcess"]
@@ -53,28 +53,35 @@ class StubProcess:
         image: StubImage,
         memory_fd: int,
         park_fd: int,
-        leader: Stub | None = None,
+        spare: Spare | None = None,
         *,
         follow_cpu: bool = True,
     ) -> None:
-        """Adopt ``leader`` (a prepared, parked stub from ``pool.StubPool``)
-        or spawn and prepare one on the calling thread; either way the
-        calling thread gets the first stub thread. ``follow_cpu`` (the
-        platform pins stubs) lets a seize bind the leader, and so the
-        threads it clones, to the seizing thread's CPU."""
+        """Adopt ``spare`` (from ``pool.StubPool``: seize its parked first
+        thread) or spawn and prepare a stub on the calling thread and clone
+        the first thread from its leader; either way the calling thread gets
+        the first stub thread. ``follow_cpu`` (the platform pins stubs) lets
+        a seize bind the seized thread, and so the threads the leader
+        clones, to the seizing thread's CPU."""
         self._image = image
         self._lock = threading.Lock()
         self._threads: dict[int, Stub] = {}
         self._killed = False
         self._follow_cpu = follow_cpu
-        if leader is None:
-            leader = start_stub(image, memory_fd, park_fd)
-        else:
+        if spare is not None:
+            self._leader = spare.leader
+            self.pid = spare.leader.pid
+            # Registered first: if the seize fails, kill() reaps it (as our
+            # tracee, or finds it gone) before it waits for the leader.
+            self._threads[threading.get_ident()] = spare.first
             try:
-                leader.seize(follow_cpu)
+                spare.first.seize(follow_cpu, True)
             except BaseException:
-                leader.kill()
+                self.kill()
                 raise
+            _registry().add(self)
+            return
+        leader = start_stub(image, memory_fd, park_fd)
         self._leader = leader
         self.pid = leader.pid
         try:
