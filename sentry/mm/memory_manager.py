@@ -582,6 +582,42 @@ class MemoryManager:
                 pages[page + i * PAGE_SIZE] = offset + i * PAGE_SIZE
             page = run_end
 
+    def _others_exclusive(self, vma: VMA, start: int, end: int, page: int) -> bool:
+        """Whether a page of ``[start, end)`` other than ``page`` is present,
+        private, writable and ours alone (mirrored read-only by fork's
+        write protection but no longer shared)."""
+        if vma.shared or not vma.prot & PROT_WRITE:
+            return False
+        pages = self._pages
+        refcount = self.mf.refcount
+        for p in range(start, end, PAGE_SIZE):
+            if p != page:
+                offset = pages.get(p)
+                if offset is not None and refcount(offset) == 1:
+                    return True
+        return False
+
+    def _break_cow_window(self, vma: VMA, start: int, end: int) -> None:
+        """Give every shared page of ``[start, end)`` (a private VMA) its own
+        copy, the copies consecutive in the MemoryFile. ENOMEM (nothing
+        changed) when the MemoryFile is full."""
+        pages = self._pages
+        mf = self.mf
+        shared = [
+            p for p in range(start, end, PAGE_SIZE) if p in pages and mf.refcount(pages[p]) > 1
+        ]
+        if not shared:
+            return
+        try:
+            fresh = mf.allocate(len(shared))
+        except MemoryFileExhausted as exc:
+            raise ENOMEM from exc
+        for i, p in enumerate(shared):
+            old = pages[p]
+            mf.view(fresh + i * PAGE_SIZE, PAGE_SIZE)[:] = mf.view(old, PAGE_SIZE)
+            mf.dec_ref(old)
+            pages[p] = fresh + i * PAGE_SIZE
+
     def _break_cow(self, vma: VMA, page: int) -> int:
         """Give ``page`` its own copy if it is shared copy-on-write."""
         offset = self._pages[page]
@@ -660,17 +696,25 @@ class MemoryManager:
                 # fault per window instead of one per page.
                 if write:
                     self._break_cow(vma, page)
-                    if self.address_space.write_faults_imply_mapped:
+                    if self.address_space.write_faults_imply_mapped and not (
+                        self._others_exclusive(vma, start, end, page)
+                    ):
                         # The window is mirrored already (the write hit a
-                        # page mapped read-only): only this page changed.
+                        # page mapped read-only) and its other pages are
+                        # still shared: only this page changed.
                         self._mirror(vma, page, page + PAGE_SIZE)
                         return True
+                    # Otherwise remap the window: pages whose other owner
+                    # went away since fork (the child exited or exec'd) are
+                    # writable again without a fault each.
                 elif not execute and not vma.shared and vma.prot & PROT_WRITE:
-                    # A read of a copy-on-write page in writable private
-                    # memory (data, heap, stack after fork) is nearly always
-                    # followed by a write to it; copying now saves that
-                    # second fault (the copy is what the write would see).
-                    self._break_cow(vma, page)
+                    # A read of copy-on-write pages in writable private
+                    # memory (data, heap, stack of a fork child) is nearly
+                    # always followed by writes to them; copying the
+                    # window's shared pages now, into one contiguous run,
+                    # saves those faults and maps the window in one call
+                    # (the copies are what the writes would see).
+                    self._break_cow_window(vma, start, end)
                 self._mirror(vma, start, end)
                 return True
             if vma.growsdown:

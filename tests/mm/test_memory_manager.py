@@ -254,23 +254,28 @@ def test_copy_on_write(mm, mf):
     first, second = mm._pages[base], mm._pages[base + PAGE_SIZE]
     mf.inc_ref(first)  # what fork will do: another owner
     mf.inc_ref(second)
-    # A read of a shared page of writable private memory copies that page
-    # at once (a write nearly always follows); its neighbour in the
-    # fault-around window is mirrored read-only, still shared.
+    # A read of shared pages of writable private memory copies the
+    # window's shared pages at once (writes nearly always follow), into
+    # one contiguous run, mirrored writable in one call.
+    calls = len(mm.address_space.calls)
     assert mm.handle_fault(base, AccessType.READ)
     fresh, prot = mm.address_space.pages[base]
-    assert fresh != first and prot == RW
+    assert fresh not in (first, second) and prot == RW
+    assert mm.address_space.pages[base + PAGE_SIZE] == (fresh + PAGE_SIZE, RW)
+    assert len(mm.address_space.calls) == calls + 1
     assert bytes(mf.view(fresh, 6)) == b"parent"
-    assert mm.address_space.pages[base + PAGE_SIZE] == (second, PROT_READ)
-    assert mf.refcount(first) == 1
-    # A write to the read-only neighbour copies it.
-    assert mm.handle_fault(base + PAGE_SIZE, AccessType.WRITE)
-    fresh2, prot = mm.address_space.pages[base + PAGE_SIZE]
-    assert fresh2 != second and prot == RW
-    assert bytes(mf.view(fresh2, 6)) == b"second"
-    assert mf.refcount(second) == 1
+    assert bytes(mf.view(fresh + PAGE_SIZE, 6)) == b"second"
+    assert mf.refcount(first) == 1 and mf.refcount(second) == 1
     mf.dec_ref(first)
     mf.dec_ref(second)
+    # A write copies the page written, leaving the others shared.
+    mf.inc_ref(fresh, 2)
+    assert mm.handle_fault(base + PAGE_SIZE, AccessType.WRITE)
+    copied, prot = mm.address_space.pages[base + PAGE_SIZE]
+    assert copied != fresh + PAGE_SIZE and prot == RW
+    assert bytes(mf.view(copied, 6)) == b"second"
+    assert mm.address_space.pages[base] == (fresh, PROT_READ)  # still shared
+    mf.dec_ref(fresh, 2)
 
 
 def test_copy_on_write_of_a_read_only_mapping_waits_for_the_write(mm, mf):
@@ -339,12 +344,10 @@ def test_fork_is_copy_on_write(mm, mf):
     child = mm.fork(RecordingAddressSpace())
     assert private not in mm.address_space.pages  # the parent's next write faults
     assert mf.allocated_pages == used  # nothing copied yet
-    assert child.handle_fault(private + PAGE_SIZE, AccessType.EXECUTE) is False
-    assert child.handle_fault(private + PAGE_SIZE, AccessType.READ)
-    # The page read is copied at once (writable private memory), the other
-    # is mirrored read-only, still shared.
-    assert child.address_space.pages[private + PAGE_SIZE][1] == RW
-    assert child.address_space.pages[private][1] == PROT_READ
+    assert child.handle_fault(private, AccessType.EXECUTE) is False  # not PROT_EXEC
+    assert child.handle_fault(private, AccessType.READ)
+    # The shared page read is copied at once (writable private memory).
+    assert child.address_space.pages[private][1] == RW
     assert mf.allocated_pages == used + 1
 
     mm.copy_out(private, b"parent")  # the parent writes: it gets its own copy
