@@ -25,6 +25,7 @@ import errno
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
+from typing import cast
 
 from sentry.abi.errors import (
     EACCES,
@@ -756,9 +757,9 @@ class MemoryManager:
         pos = addr
         end = addr + n
         need = PROT_WRITE if write else (PROT_READ | PROT_WRITE)
-        fast = self._one_run(addr, n, write, force, need)
+        fast = self._fast_runs(addr, n, write, force, need)
         if fast is not None:
-            return [fast]
+            return fast
         while pos < end:
             vma = (
                 self._find_or_grow(pos & PAGE_MASK)
@@ -787,29 +788,60 @@ class MemoryManager:
                 pos += take
         return runs
 
-    def _one_run(
+    def _fast_runs(
         self, addr: int, n: int, write: bool, force: bool, need: int
-    ) -> tuple[int, int] | None:
-        """``[addr, addr+n)`` as one MemoryFile run when it lies in one VMA,
-        every page is present, the pages are consecutive in the MemoryFile
-        and (for a write) none is copy-on-write: the usual buffer of a pipe
-        or socket transfer, checked with a few C-level list operations
-        instead of a Python step per page. None sends the caller to the
-        general walk (which raises the errors)."""
+    ) -> list[tuple[int, int]] | None:
+        """``_runs`` for the usual buffer of a pipe or socket transfer: no
+        hole, every page present and (for a write) none copy-on-write. The
+        pages are looked up with one C-level ``map`` and, when consecutive
+        in the MemoryFile, found so with one list comparison; otherwise
+        merged in a short loop over the offsets. None sends the caller to
+        the general walk (which populates pages and raises the errors)."""
         first = addr & PAGE_MASK
+        end = addr + n
         if not self.min_address <= first < self.max_address:
             return None
+        # The VMAs covering the range, without holes (a static buffer often
+        # straddles the file-backed and anonymous parts of a data segment).
         vma = self._find(first)
-        if vma is None or vma.end < addr + n or not (force or vma.prot & need):
+        private = False
+        while True:
+            if vma is None or not (force or vma.prot & need):
+                return None
+            private = private or not vma.shared
+            if vma.end >= end:
+                break
+            following = self._find(vma.end)
+            if following is None or following.start != vma.end:
+                return None
+            vma = following
+        span = ((end - 1) & PAGE_MASK) - first + PAGE_SIZE
+        found = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
+        if None in found:
             return None
-        span = ((addr + n - 1) & PAGE_MASK) - first + PAGE_SIZE
-        offsets = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
+        offsets = cast("list[int]", found)
+        if write and private and self.mf.any_shared(offsets):
+            return None
         base = offsets[0]
-        if base is None or offsets != list(range(base, base + span, PAGE_SIZE)):
-            return None
-        if write and not vma.shared and self.mf.any_shared(base, span // PAGE_SIZE):
-            return None
-        return (base + (addr - first), n)
+        head = addr - first
+        if offsets == list(range(base, base + span, PAGE_SIZE)):
+            return [(base + head, n)]
+        runs: list[tuple[int, int]] = []
+        run_start = base + head
+        run_len = min(n, PAGE_SIZE - head)
+        left = n - run_len
+        prev = base
+        for offset in offsets[1:]:
+            take = PAGE_SIZE if left > PAGE_SIZE else left
+            if offset == prev + PAGE_SIZE:
+                run_len += take
+            else:
+                runs.append((run_start, run_len))
+                run_start, run_len = offset, take
+            prev = offset
+            left -= take
+        runs.append((run_start, run_len))
+        return runs
 
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""

@@ -384,16 +384,52 @@ def test_host_refusing_to_mirror_is_enomem_not_a_sentry_bug(mf):
         m.release()
 
 
-def test_multi_page_copies_take_one_run_but_still_break_copy_on_write(mm, mf):
+def test_multi_page_copies_take_the_fast_path_but_still_break_copy_on_write(mm, mf):
     base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
     data = bytes(range(256)) * (3 * PAGE_SIZE // 256)
     mm.copy_out(base + 100, data)  # populates the pages as one run
-    assert mm._one_run(base + 100, len(data), True, False, PROT_WRITE) is not None
+    assert mm._fast_runs(base + 100, len(data), True, False, PROT_WRITE) == [
+        (mm._pages[base] + 100, len(data))
+    ]
     assert mm.copy_in(base + 100, len(data)) == data
     child = mm.fork(RecordingAddressSpace())
     # Shared after fork: a write may not use the fast path (no copy made).
-    assert mm._one_run(base + 100, len(data), True, False, PROT_WRITE) is None
+    assert mm._fast_runs(base + 100, len(data), True, False, PROT_WRITE) is None
     mm.copy_out(base + 100, b"p" * len(data))
     assert child.copy_in(base + 100, len(data)) == data
     assert mm.copy_in(base + 100, len(data)) == b"p" * len(data)
     child.release()
+
+
+def test_fast_path_merges_scattered_pages_into_runs(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    for page in (base + 2 * PAGE_SIZE, base, base + PAGE_SIZE, base + 3 * PAGE_SIZE):
+        mm.copy_out(page, b"x")  # one page at a time, out of order
+    pages = [mm._pages[base + i * PAGE_SIZE] for i in range(4)]
+    n = 3 * PAGE_SIZE + 10
+    pieces = [(pages[0] + 5, PAGE_SIZE - 5), (pages[1], PAGE_SIZE), (pages[2], PAGE_SIZE)]
+    pieces.append((pages[3], 15))
+    expected: list[tuple[int, int]] = []
+    for off, length in pieces:  # merged where consecutive in the MemoryFile
+        if expected and sum(expected[-1]) == off:
+            expected[-1] = (expected[-1][0], expected[-1][1] + length)
+        else:
+            expected.append((off, length))
+    assert len(expected) > 1  # the pages really are scattered
+    assert mm._fast_runs(base + 5, n, False, False, PROT_READ) == expected
+    data = bytes(i % 251 for i in range(n))
+    mm.copy_out(base + 5, data)
+    assert mm.copy_in(base + 5, n) == data
+
+
+def test_fast_path_spans_adjacent_mappings_but_not_holes(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    mm.mprotect(base + 2 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_RWX)  # two VMAs now
+    mm.copy_out(base, b"y" * 4 * PAGE_SIZE)
+    assert len(list(mm.vmas())) == 2
+    runs = mm._fast_runs(base + 1, 4 * PAGE_SIZE - 2, True, False, PROT_WRITE)
+    assert runs is not None and sum(length for _, length in runs) == 4 * PAGE_SIZE - 2
+    mm.munmap(base + PAGE_SIZE, PAGE_SIZE)  # a hole
+    assert mm._fast_runs(base + 1, 4 * PAGE_SIZE - 2, False, False, PROT_READ) is None
+    with pytest.raises(EFAULT):
+        mm.copy_in(base + 1, 4 * PAGE_SIZE - 2)
