@@ -860,7 +860,7 @@ class MemoryManager:
             runs = self._runs(addr, n, False, force)
             if len(runs) == 1:
                 return bytes(mf.view(*runs[0]))
-            return b"".join([bytes(mf.view(off, length)) for off, length in runs])
+            return b"".join([mf.view(off, length) for off, length in runs])  # one copy
 
     def futex_key(self, addr: int, *, private: bool) -> Hashable:
         """What identifies the futex word at ``addr`` (kernel/futex/core.c

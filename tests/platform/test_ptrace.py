@@ -386,6 +386,7 @@ def test_release_while_threads_run_kills_every_stub_thread(setup) -> None:
     for t in threads:
         t.join(60)
     assert len(lost) == 2
+    p.drain()  # the pool thread reaps released stubs
     assert _proc_state(pid) is None
 
 
@@ -426,7 +427,9 @@ def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
     assert len(spare) == 2 and sorted(str(st) for st in states.values()) == ["S", "S", "t"]
     assert all(_ppid(pid) == os.getpid() for pid in others | set(pids))
     for s in spaces:
-        s.release()
+        s.release()  # killed now, reaped by the pool thread
+    p.drain()
+    assert all(_proc_state(pid) is None for pid in pids)
     p.quiesce()  # what the kernel does before counting leftovers
     assert p.pool.ready == 0 and _children() == set()
     for pid in others:  # killed and reaped, the template too

@@ -197,17 +197,23 @@ class PtraceAddressSpace(AddressSpace):
             return self._mirror.infer_access(addr, code, rip)
 
     def release(self) -> None:
-        """Kill the stub process (every thread) and reap it. Idempotent."""
+        """Kill the stub process (every thread); the stub pool's thread reaps
+        it (``PtracePlatform.drain`` waits for that), or this call when the
+        pool cannot. Idempotent."""
         self._released = True
         process = self._process
         if process is not None:
-            process.kill()
+            process.kill(self._platform.pool.reap_later)
 
     def __del__(self) -> None:
         # Dropped without release(): contexts may still cache the process,
         # so the address space is what owns its lifetime.
-        if getattr(self, "_process", None) is not None:
-            self.release()
+        # Reaped here, not by the pool thread: a finalizer may run on any
+        # thread, the pool's own included, while it holds the pool's lock.
+        process = getattr(self, "_process", None)
+        if process is not None:
+            self._released = True
+            process.kill()
 
 
 class PtraceContext(Context):
@@ -333,8 +339,14 @@ class PtracePlatform(Platform):
         self.pool = StubPool(self.image, memory_fd, self.park_fd, spare_stubs)
 
     def quiesce(self) -> None:
-        """Kill the spare stubs and start no more (see ``Platform.quiesce``)."""
+        """Kill the spare stubs, start no more and reap every released stub
+        (see ``Platform.quiesce``); released stubs are reaped at once from
+        now on."""
         self.pool.close()
+
+    def drain(self) -> None:
+        """Wait until the stubs of released address spaces are reaped."""
+        self.pool.drain()
 
     def track(self, address_space: PtraceAddressSpace) -> None:
         """Remember a started address space so ``close`` can release it."""

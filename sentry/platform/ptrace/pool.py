@@ -6,8 +6,9 @@ paid by every fork and every exec on the task's own host thread. The result
 is always the same, a prepared and parked leader (``process.StubProcess``),
 and a parked leader is untraced, so any host thread can adopt it later
 (``StubProcess`` seizes it to clone its first stub thread). So a background
-thread keeps a few of them ready and ``take`` hands one out; the new address
-space then pays only the seize and clone of its first stub thread.
+thread keeps a few of them ready, each with its first stub thread already
+cloned and parked too, and ``take`` hands one out; the new address space
+then pays only the seize of that thread.
 
 The pool thread does not exec each spare either: it starts one *template*
 stub, prepared as usual and kept traced (never parked), and clones each
@@ -16,16 +17,21 @@ platform also creates stubs by cloning an existing one). The copy inherits
 what preparation set up (seccomp filter, no_new_privs, the address space
 reduced to the stub page, descriptors 3 and 4), CLONE_PARENT makes it the
 Sentry's child rather than the template's, and CLONE_PTRACE the pool
-thread's tracee, which parks it. This takes a few tens of microseconds of
-the pool thread instead of half a millisecond, which matters on a 2-CPU
-host where the pool thread competes with the tasks for CPU and the GIL.
+thread's tracee, which clones its first thread and parks both. This takes
+a few tens of microseconds of the pool thread instead of half a
+millisecond, which matters on a 2-CPU host where the pool thread competes
+with the tasks for CPU and the GIL.
+
+The pool thread also reaps killed stubs (``reap_later``), off the path of
+the task that released the address space.
 
 The spare stubs and the template are host children of the Sentry that
-belong to no address space: ``close`` kills them, and the kernel calls it (through
-``Platform.quiesce``) before it counts what a sandbox left behind. When the
-pool cannot start stubs (the host refused: a pids limit, no memory) it stops
-trying and ``take`` returns None, so the caller starts its stub itself and
-sees the host's error where it happens.
+belong to no address space: ``close`` kills them (and reaps what is
+queued), and the kernel calls it (through ``Platform.quiesce``) before it
+counts what a sandbox left behind. When the pool cannot start stubs (the
+host refused: a pids limit, no memory) it stops trying and ``take``
+returns None, so the caller starts its stub itself and sees the host's
+error where it happens; killed stubs are then reaped by whoever kills them.
 """
 
 from __future__ import annotations
@@ -77,6 +83,10 @@ class StubPool:
         # A prepared stub, traced by the pool thread and never parked, that
         # spares are cloned from; it belongs to no address space.
         self._template: Stub | None = None
+        # Threads of killed stub processes, in the order to reap them
+        # (``reap_later``), and whether the pool thread is reaping some.
+        self._dead: collections.deque[Stub] = collections.deque()
+        self._reaping = False
 
     def take(self) -> Spare | None:
         """A spare stub, or None (pool closed, failing, or disabled).
@@ -103,13 +113,51 @@ class StubPool:
         with self._cond:
             return len(self._ready)
 
+    def reap_later(self, stubs: list[Stub]) -> bool:
+        """Queue the threads of a SIGKILLed stub process (its leader last)
+        for the pool thread to reap, so the task releasing an address space
+        does not wait for the host to tear the stub down (tens to hundreds
+        of microseconds, on the critical path of exit and exec). False when
+        the pool cannot (closed, failing, never started): reap them yourself."""
+        with self._cond:
+            if self._closed or self._failed or self._thread is None:
+                return False
+            self._dead.extend(stubs)
+            self._cond.notify_all()
+            return True
+
+    def drain(self) -> None:
+        """Wait until every stub queued by ``reap_later`` is reaped."""
+        with self._cond:
+            while self._dead or self._reaping:
+                self._cond.wait()
+
+    def _reap_queued(self) -> None:
+        """Reap what ``reap_later`` queued; with the lock held, released
+        while waiting for the host."""
+        while self._dead:
+            batch = list(self._dead)
+            self._dead.clear()
+            self._reaping = True
+            self._cond.release()
+            try:
+                for stub in batch:
+                    stub.reap()
+            finally:
+                self._cond.acquire()
+                self._reaping = False
+                self._cond.notify_all()
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and len(self._ready) >= self._size:
+                while not self._closed and not self._dead and len(self._ready) >= self._size:
                     self._cond.wait()
+                self._reap_queued()
                 if self._closed:
                     return
+                if len(self._ready) >= self._size:
+                    continue
                 self._spawning = True
             leader: Stub | None = None
             try:
@@ -122,8 +170,9 @@ class StubPool:
                 if leader is not None:
                     leader.kill()
                 with self._cond:
-                    self._failed = True
+                    self._failed = True  # reap_later refuses from now on
                     self._spawning = False
+                    self._reap_queued()
                     self._cond.notify_all()
                 return
             with self._cond:
@@ -154,13 +203,15 @@ class StubPool:
         return template.clone_process()
 
     def close(self) -> None:
-        """Stop refilling and kill every spare stub (and one being started).
-        Idempotent; the pool hands out nothing afterwards."""
+        """Stop refilling, kill every spare stub (and one being started) and
+        reap what was queued for reaping. Idempotent; the pool hands out
+        nothing afterwards."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-            while self._spawning:
+            while self._spawning or self._reaping:
                 self._cond.wait()
+            self._reap_queued()
             spare = list(self._ready)
             self._ready.clear()
             template, self._template = self._template, None

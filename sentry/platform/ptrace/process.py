@@ -37,6 +37,7 @@ import os
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
 from sentry.platform.ptrace.pool import Spare, park
@@ -147,9 +148,12 @@ class StubProcess:
         except StubExitedError:
             pass  # the process died meanwhile: kill() or the host reaps it
 
-    def kill(self) -> None:
-        """SIGKILL the process and reap all its threads. Idempotent; any
-        thread may call it. Tracers switching meanwhile see StubExitedError."""
+    def kill(self, reap_later: Callable[[list[Stub]], bool] | None = None) -> None:
+        """SIGKILL the process and reap all its threads, or hand them (leader
+        last) to ``reap_later`` when it accepts them (``pool.StubPool``'s).
+        Idempotent; any thread may call it (wait(2) reaps the children and
+        tracees of every thread of the Sentry). Tracers switching meanwhile
+        see StubExitedError."""
         with self._lock:
             if self._killed:
                 return
@@ -160,6 +164,8 @@ class StubProcess:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if reap_later is not None and reap_later([*threads, self._leader]):
+            return
         for t in threads:
             t.reap()
         self._leader.reap()
