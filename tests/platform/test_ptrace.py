@@ -411,10 +411,12 @@ def test_write_protect_keeps_reads_and_faults_writes(setup) -> None:
 
 def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
     p, _space, ctx, mem = setup
-    spaces = [p.new_address_space() for _ in range(3)]
-    pids = [_started(s, ctx, mem, asm.SYSCALL) for s in spaces]
-    assert len(set(pids)) == 3
-    for _ in range(1000):  # the pool thread refills in the background
+    first = p.new_address_space()
+    pids = [_started(first, ctx, mem, asm.SYSCALL)]  # its own stub: no pool yet
+    assert p.pool.ready == 0 and _children() == set(pids)
+    spaces = [first, p.new_address_space()]
+    pids.append(_started(spaces[1], ctx, mem, asm.SYSCALL))  # starts the pool
+    for _ in range(1000):  # the pool thread fills it in the background
         if p.pool.ready == 2:
             break
         threading.Event().wait(0.01)
@@ -426,6 +428,12 @@ def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
     spare = {pid for pid, st in states.items() if st == "S"}
     assert len(spare) == 2 and sorted(str(st) for st in states.values()) == ["S", "S", "t"]
     assert all(_ppid(pid) == os.getpid() for pid in others | set(pids))
+    # The next address space adopts a spare and runs on its parked thread.
+    spaces.append(p.new_address_space())
+    adopted = _started(spaces[2], ctx, mem, asm.SYSCALL)
+    assert adopted in spare
+    assert _tasks(adopted) == {adopted, spaces[2]._live_stub().tid}
+    pids.append(adopted)
     for s in spaces:
         s.release()  # killed now, reaped by the pool thread
     p.drain()

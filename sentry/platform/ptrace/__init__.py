@@ -31,8 +31,9 @@ Spawn (``sentry.hostsys.ptrace.spawn_stub``)
     clones the first stub thread and parks the leader.
 
 Spare stubs (``pool.StubPool``)
-    A daemon thread keeps two spare stub processes ready, so a new address
-    space (every fork and exec) does not wait for a spawn. It starts one
+    From the second address space on (a sandbox that never forks nor execs
+    keeps none), a daemon thread keeps two spare stub processes ready, so a
+    new address space (every fork and exec) does not wait for a spawn. It starts one
     *template* stub as above, keeps it traced and unparked, and makes each
     spare by injecting clone(CLONE_PARENT|CLONE_PTRACE, SIGCHLD) into it
     (``seccomp.CLONE_STUB_PROCESS``): the copy inherits the filter,

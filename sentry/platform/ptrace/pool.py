@@ -6,7 +6,8 @@ paid by every fork and every exec on the task's own host thread. The result
 is always the same, a prepared and parked leader (``process.StubProcess``),
 and a parked leader is untraced, so any host thread can adopt it later
 (``StubProcess`` seizes it to clone its first stub thread). So a background
-thread keeps a few of them ready, each with its first stub thread already
+thread keeps a few of them ready (from the second address space on: the
+first is init's), each with its first stub thread already
 cloned and parked too, and ``take`` hands one out; the new address space
 then pays only the seize of that thread.
 
@@ -80,6 +81,7 @@ class StubPool:
         self._closed = size <= 0
         self._failed = False
         self._thread: threading.Thread | None = None
+        self._asked = False
         # A prepared stub, traced by the pool thread and never parked, that
         # spares are cloned from; it belongs to no address space.
         self._template: Stub | None = None
@@ -97,6 +99,12 @@ class StubPool:
             if self._closed or self._failed:
                 return None
             if self._thread is None:
+                if not self._asked:
+                    # The first address space (init's) starts its stub
+                    # itself: a sandbox that never forks nor execs keeps no
+                    # spare processes. The second one starts the pool.
+                    self._asked = True
+                    return None
                 self._thread = threading.Thread(
                     target=self._run, name="ptrace-stub-pool", daemon=True
                 )
