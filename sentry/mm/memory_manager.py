@@ -600,8 +600,9 @@ class MemoryManager:
 
     def _break_cow_window(self, vma: VMA, start: int, end: int) -> None:
         """Give every shared page of ``[start, end)`` (a private VMA) its own
-        copy, the copies consecutive in the MemoryFile. ENOMEM (nothing
-        changed) when the MemoryFile is full."""
+        copy, the copies consecutive in the MemoryFile. Best effort: when
+        the MemoryFile cannot hold the copies nothing changes (a read must
+        not fail for lack of memory; a later write copies its page)."""
         pages = self._pages
         mf = self.mf
         shared = [
@@ -611,8 +612,8 @@ class MemoryManager:
             return
         try:
             fresh = mf.allocate(len(shared))
-        except MemoryFileExhausted as exc:
-            raise ENOMEM from exc
+        except MemoryFileExhausted:
+            return
         for i, p in enumerate(shared):
             old = pages[p]
             mf.view(fresh + i * PAGE_SIZE, PAGE_SIZE)[:] = mf.view(old, PAGE_SIZE)

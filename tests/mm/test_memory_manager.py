@@ -433,3 +433,24 @@ def test_fast_path_spans_adjacent_mappings_but_not_holes(mm, mf):
     assert mm._fast_runs(base + 1, 4 * PAGE_SIZE - 2, False, False, PROT_READ) is None
     with pytest.raises(EFAULT):
         mm.copy_in(base + 1, 4 * PAGE_SIZE - 2)
+
+
+def test_a_read_of_shared_pages_does_not_fail_when_memory_is_full():
+    small = MemoryFile(size=4 * PAGE_SIZE)
+    try:
+        m = MemoryManager(small, RecordingAddressSpace(), LO, HI)
+        base = m.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+        m.copy_out(base, b"a" * 2 * PAGE_SIZE)
+        space = RecordingAddressSpace()
+        child = m.fork(space)
+        filler = child.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+        child.copy_out(filler, b"f" * 2 * PAGE_SIZE)  # the MemoryFile is full now
+        assert small.allocated_pages == 4
+        # No room to copy the window: the read maps the shared pages read-only.
+        assert child.handle_fault(base, AccessType.READ)
+        assert space.pages[base][1] == PROT_READ
+        assert child.copy_in(base, 2) == b"aa"
+        child.release()
+        m.release()
+    finally:
+        small.close()
