@@ -233,6 +233,7 @@ class Kernel(ThreadExit):
                 status = tg.exit_status or status
                 # What was left when init ended, before the shutdown kills
                 # the rest (``sentry run --stats``, leak tests).
+                self.platform.quiesce()  # spare stubs are no leak
                 self.init_exit_counts = self.live_counts()
                 self.init_exit_counts["memory_pages"] = self.memory_file.allocated_pages
                 # Always reached, so ``wait`` can never hang on a dead init.

@@ -124,7 +124,9 @@ class Pipe:
     # less, consecutive pages written by one write are one "run" here:
     # [data, off, npages], where ``off`` is where data[0] sits in its page.
     # Every page of a run but the last is full, as in Linux, so counting
-    # pages gives the same full/ready answers as Linux's ring.
+    # pages gives the same full/ready answers as Linux's ring. ``data`` is
+    # the written bytes themselves (no copy), a memoryview of their unread
+    # rest after a partial read, or a bytearray once small writes merge in.
 
     def _full(self) -> bool:
         return self.used >= self.max_usage
@@ -146,7 +148,7 @@ class Pipe:
                     runs.popleft()
                     self.used -= first[2]
                     self.size -= len(data)
-                    out: bytes | bytearray = data
+                    out: bytes | bytearray | memoryview = data
                 else:
                     buf = bytearray()
                     while runs and len(buf) < n:
@@ -159,7 +161,10 @@ class Pipe:
                             self.used -= run[2]
                         else:
                             buf += data[:take]
-                            del data[:take]
+                            if isinstance(data, bytearray):
+                                del data[:take]
+                            else:  # bytes as written: keep a view of the rest
+                                run[0] = memoryview(data)[take:]
                             # Pages read to their end are released.
                             released, run[1] = divmod(run[1] + take, PAGE_SIZE)
                             run[2] -= released
@@ -200,13 +205,19 @@ class Pipe:
                         last = runs[-1]
                         end = last[1] + len(last[0]) - (last[2] - 1) * PAGE_SIZE
                         if end + chars <= PAGE_SIZE:
+                            if not isinstance(last[0], bytearray):
+                                # Grows in place from now on (small writes).
+                                last[0] = bytearray(last[0])
                             last[0] += data[:chars]
                             written = chars
                 free = self.max_usage - self.used
                 if written < total and free > 0:
-                    chunk = data[written : written + free * PAGE_SIZE]
+                    # Kept as the immutable bytes the syscall copied in (a
+                    # whole write is that very object, not a copy); a
+                    # reader taking it all returns it as is.
+                    chunk = bytes(data[written : written + free * PAGE_SIZE])
                     pages = (len(chunk) + PAGE_SIZE - 1) // PAGE_SIZE
-                    runs.append([bytearray(chunk), 0, pages])
+                    runs.append([chunk, 0, pages])
                     self.used += pages
                     written += len(chunk)
                 self.size += written - before

@@ -124,6 +124,14 @@ class MemoryFile:
         """Reference count of the page at ``offset`` (allocated pages only)."""
         return self._shared.get(offset // PAGE_SIZE, 1)
 
+    def any_shared(self, offsets: Iterable[int]) -> bool:
+        """Whether a page at one of ``offsets`` has more than one owner
+        (one dict probe when nothing is shared, the state without fork)."""
+        shared = self._shared
+        if not shared:
+            return False
+        return any(offset // PAGE_SIZE in shared for offset in offsets)
+
     def inc_ref(self, offset: int, n_pages: int = 1) -> None:
         """One more owner for each page of the run (copy-on-write sharing)."""
         first = offset // PAGE_SIZE

@@ -25,6 +25,7 @@ import errno
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
+from typing import cast
 
 from sentry.abi.errors import (
     EACCES,
@@ -582,6 +583,43 @@ class MemoryManager:
                 pages[page + i * PAGE_SIZE] = offset + i * PAGE_SIZE
             page = run_end
 
+    def _others_exclusive(self, vma: VMA, start: int, end: int, page: int) -> bool:
+        """Whether a page of ``[start, end)`` other than ``page`` is present,
+        private, writable and ours alone (mirrored read-only by fork's
+        write protection but no longer shared)."""
+        if vma.shared or not vma.prot & PROT_WRITE:
+            return False
+        pages = self._pages
+        refcount = self.mf.refcount
+        for p in range(start, end, PAGE_SIZE):
+            if p != page:
+                offset = pages.get(p)
+                if offset is not None and refcount(offset) == 1:
+                    return True
+        return False
+
+    def _break_cow_window(self, vma: VMA, start: int, end: int) -> None:
+        """Give every shared page of ``[start, end)`` (a private VMA) its own
+        copy, the copies consecutive in the MemoryFile. Best effort: when
+        the MemoryFile cannot hold the copies nothing changes (a read must
+        not fail for lack of memory; a later write copies its page)."""
+        pages = self._pages
+        mf = self.mf
+        shared = [
+            p for p in range(start, end, PAGE_SIZE) if p in pages and mf.refcount(pages[p]) > 1
+        ]
+        if not shared:
+            return
+        try:
+            fresh = mf.allocate(len(shared))
+        except MemoryFileExhausted:
+            return
+        for i, p in enumerate(shared):
+            old = pages[p]
+            mf.view(fresh + i * PAGE_SIZE, PAGE_SIZE)[:] = mf.view(old, PAGE_SIZE)
+            mf.dec_ref(old)
+            pages[p] = fresh + i * PAGE_SIZE
+
     def _break_cow(self, vma: VMA, page: int) -> int:
         """Give ``page`` its own copy if it is shared copy-on-write."""
         offset = self._pages[page]
@@ -660,6 +698,25 @@ class MemoryManager:
                 # fault per window instead of one per page.
                 if write:
                     self._break_cow(vma, page)
+                    if self.address_space.write_faults_imply_mapped and not (
+                        self._others_exclusive(vma, start, end, page)
+                    ):
+                        # The window is mirrored already (the write hit a
+                        # page mapped read-only) and its other pages are
+                        # still shared: only this page changed.
+                        self._mirror(vma, page, page + PAGE_SIZE)
+                        return True
+                    # Otherwise remap the window: pages whose other owner
+                    # went away since fork (the child exited or exec'd) are
+                    # writable again without a fault each.
+                elif not execute and not vma.shared and vma.prot & PROT_WRITE:
+                    # A read of copy-on-write pages in writable private
+                    # memory (data, heap, stack of a fork child) is nearly
+                    # always followed by writes to them; copying the
+                    # window's shared pages now, into one contiguous run,
+                    # saves those faults and maps the window in one call
+                    # (the copies are what the writes would see).
+                    self._break_cow_window(vma, start, end)
                 self._mirror(vma, start, end)
                 return True
             if vma.growsdown:
@@ -701,6 +758,9 @@ class MemoryManager:
         pos = addr
         end = addr + n
         need = PROT_WRITE if write else (PROT_READ | PROT_WRITE)
+        fast = self._fast_runs(addr, n, write, force, need)
+        if fast is not None:
+            return fast
         while pos < end:
             vma = (
                 self._find_or_grow(pos & PAGE_MASK)
@@ -729,6 +789,61 @@ class MemoryManager:
                 pos += take
         return runs
 
+    def _fast_runs(
+        self, addr: int, n: int, write: bool, force: bool, need: int
+    ) -> list[tuple[int, int]] | None:
+        """``_runs`` for the usual buffer of a pipe or socket transfer: no
+        hole, every page present and (for a write) none copy-on-write. The
+        pages are looked up with one C-level ``map`` and, when consecutive
+        in the MemoryFile, found so with one list comparison; otherwise
+        merged in a short loop over the offsets. None sends the caller to
+        the general walk (which populates pages and raises the errors)."""
+        first = addr & PAGE_MASK
+        end = addr + n
+        if not self.min_address <= first < self.max_address:
+            return None
+        # The VMAs covering the range, without holes (a static buffer often
+        # straddles the file-backed and anonymous parts of a data segment).
+        vma = self._find(first)
+        private = False
+        while True:
+            if vma is None or not (force or vma.prot & need):
+                return None
+            private = private or not vma.shared
+            if vma.end >= end:
+                break
+            following = self._find(vma.end)
+            if following is None or following.start != vma.end:
+                return None
+            vma = following
+        span = ((end - 1) & PAGE_MASK) - first + PAGE_SIZE
+        found = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
+        if None in found:
+            return None
+        offsets = cast("list[int]", found)
+        if write and private and self.mf.any_shared(offsets):
+            return None
+        base = offsets[0]
+        head = addr - first
+        if offsets == list(range(base, base + span, PAGE_SIZE)):
+            return [(base + head, n)]
+        runs: list[tuple[int, int]] = []
+        run_start = base + head
+        run_len = min(n, PAGE_SIZE - head)
+        left = n - run_len
+        prev = base
+        for offset in offsets[1:]:
+            take = PAGE_SIZE if left > PAGE_SIZE else left
+            if offset == prev + PAGE_SIZE:
+                run_len += take
+            else:
+                runs.append((run_start, run_len))
+                run_start, run_len = offset, take
+            prev = offset
+            left -= take
+        runs.append((run_start, run_len))
+        return runs
+
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""
         if n <= 0:
@@ -746,7 +861,7 @@ class MemoryManager:
             runs = self._runs(addr, n, False, force)
             if len(runs) == 1:
                 return bytes(mf.view(*runs[0]))
-            return b"".join([bytes(mf.view(off, length)) for off, length in runs])
+            return b"".join([mf.view(off, length) for off, length in runs])  # one copy
 
     def futex_key(self, addr: int, *, private: bool) -> Hashable:
         """What identifies the futex word at ``addr`` (kernel/futex/core.c
@@ -890,8 +1005,8 @@ class MemoryManager:
         Private pages become shared copy-on-write: both sides hold a
         reference and mirror them read-only until one writes (handle_fault
         or copy_out then copies). Shared mappings keep sharing their pages.
-        The parent's writable private mirrors are dropped so its next write
-        faults too."""
+        The parent's writable private mirrors lose write access
+        (``AddressSpace.write_protect``) so its next write faults too."""
         with self._lock:
             # Shared anonymous memory is one set of pages for both sides:
             # give every page of it a MemoryFile page now, or a page first
@@ -920,7 +1035,7 @@ class MemoryManager:
             child.auxv = list(self.auxv)
             for vma in self._vmas:
                 if not vma.shared and vma.prot & PROT_WRITE:
-                    self.address_space.unmap(vma.start, vma.end - vma.start)
+                    self.address_space.write_protect(vma.start, vma.end - vma.start)
             return child
 
     # -- introspection and teardown -------------------------------------------

@@ -97,9 +97,25 @@ class AddressSpace(abc.ABC):
         ``prot`` (PROT_* bits), replacing whatever was mapped there. ``addr``,
         ``length`` and ``offset`` are page aligned."""
 
+    #: Whether a fault reported as a WRITE always hit a page mapped readable
+    #: (the ptrace back end infers the access type and reports an unmapped
+    #: write as a READ first, see ``ptrace.mirror``). ``mm`` then knows the
+    #: rest of the fault-around window is mirrored already and, after a
+    #: copy-on-write break, maps only the copied page.
+    write_faults_imply_mapped: bool = False
+
     @abc.abstractmethod
     def unmap(self, addr: int, length: int) -> None:
         """Remove every mapping in ``[addr, addr+length)``; later accesses fault."""
+
+    def write_protect(self, addr: int, length: int) -> None:
+        """Take write access away from what is mapped in ``[addr,
+        addr+length)`` (fork makes a parent's private pages copy-on-write),
+        so that a write faults and reads go on. This default unmaps the
+        range, which is always correct (every access then faults and is
+        mirrored again); a back end that can change protections in place
+        saves the faults of reads."""
+        self.unmap(addr, length)
 
     @abc.abstractmethod
     def release(self) -> None:
@@ -162,6 +178,13 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the platform and everything it created. Idempotent."""
+
+    def quiesce(self) -> None:
+        """Drop what the platform keeps in reserve only for speed (the ptrace
+        back end's spare stub processes) and keep no more: the sandbox is
+        ending, and leak checks count the host processes left. The platform
+        keeps working, without the reserve. Idempotent."""
+        return None  # nothing held in reserve by default
 
     def cpuid_leaves(self) -> Mapping[tuple[int, int], tuple[int, int, int, int]] | None:
         """The CPUID the application sees, (function, index) -> (eax, ebx,

@@ -332,3 +332,16 @@ def test_poll_files_on_a_host_fd_together_with_a_sentry_pipe():
     finally:
         host_read.impl.release()
         os.close(hw)
+
+
+def test_partial_reads_of_a_big_write_and_merged_small_writes() -> None:
+    p = Pipe()
+    p.open_end(O_RDWR)
+    big = bytes(range(256)) * 64  # 16 KiB: kept as written, read in pieces
+    assert p.write(big, False, None) == len(big)
+    assert p.read(1000, False, None) == big[:1000]
+    assert p.read(5000, False, None) == big[1000:6000]
+    assert p.write(b"tail", False, None) == 4  # merges behind the last page's data
+    assert p.write(b"!", False, None) == 1
+    assert p.read(1 << 20, False, None) == big[6000:] + b"tail!"
+    assert p.size == 0 and p.used == 0

@@ -249,18 +249,62 @@ def test_stack_grows_down_with_guard(mm):
 
 
 def test_copy_on_write(mm, mf):
+    base = mm.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(base, b"parent" + bytes(PAGE_SIZE - 6) + b"second")
+    first, second = mm._pages[base], mm._pages[base + PAGE_SIZE]
+    mf.inc_ref(first)  # what fork will do: another owner
+    mf.inc_ref(second)
+    # A read of shared pages of writable private memory copies the
+    # window's shared pages at once (writes nearly always follow), into
+    # one contiguous run, mirrored writable in one call.
+    calls = len(mm.address_space.calls)
+    assert mm.handle_fault(base, AccessType.READ)
+    fresh, prot = mm.address_space.pages[base]
+    assert fresh not in (first, second) and prot == RW
+    assert mm.address_space.pages[base + PAGE_SIZE] == (fresh + PAGE_SIZE, RW)
+    assert len(mm.address_space.calls) == calls + 1
+    assert bytes(mf.view(fresh, 6)) == b"parent"
+    assert bytes(mf.view(fresh + PAGE_SIZE, 6)) == b"second"
+    assert mf.refcount(first) == 1 and mf.refcount(second) == 1
+    mf.dec_ref(first)
+    mf.dec_ref(second)
+    # A write copies the page written, leaving the others shared.
+    mf.inc_ref(fresh, 2)
+    assert mm.handle_fault(base + PAGE_SIZE, AccessType.WRITE)
+    copied, prot = mm.address_space.pages[base + PAGE_SIZE]
+    assert copied != fresh + PAGE_SIZE and prot == RW
+    assert bytes(mf.view(copied, 6)) == b"second"
+    assert mm.address_space.pages[base] == (fresh, PROT_READ)  # still shared
+    mf.dec_ref(fresh, 2)
+
+
+def test_copy_on_write_of_a_read_only_mapping_waits_for_the_write(mm, mf):
     base = mm.mmap(0, PAGE_SIZE, RW, ANON)
     mm.copy_out(base, b"parent")
     offset = mm._pages[base]
-    mf.inc_ref(offset)  # what fork will do: another owner
+    mf.inc_ref(offset)
+    mm.mprotect(base, PAGE_SIZE, PROT_READ)
     assert mm.handle_fault(base, AccessType.READ)
-    assert mm.address_space.pages[base][1] == PROT_READ  # mirrored read-only
-    assert mm.handle_fault(base, AccessType.WRITE)
-    fresh, prot = mm.address_space.pages[base]
-    assert fresh != offset and prot == RW
-    assert bytes(mf.view(fresh, 6)) == b"parent"
-    assert mf.refcount(offset) == 1
+    assert mm.address_space.pages[base] == (offset, PROT_READ)  # nothing copied
+    assert not mm.handle_fault(base, AccessType.WRITE)  # and no write allowed
     mf.dec_ref(offset)
+
+
+def test_write_fault_maps_only_the_copied_page_when_the_window_is_mirrored(mf):
+    space = RecordingAddressSpace()
+    space.write_faults_imply_mapped = True  # as the ptrace back end reports faults
+    m = MemoryManager(mf, space, LO, HI)
+    base = m.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    m.copy_out(base, b"x" * 4 * PAGE_SIZE)
+    for page in range(base, base + 4 * PAGE_SIZE, PAGE_SIZE):
+        mf.inc_ref(m._pages[page])
+    space.calls.clear()
+    assert m.handle_fault(base + 2 * PAGE_SIZE, AccessType.WRITE)
+    fresh = m._pages[base + 2 * PAGE_SIZE]
+    assert space.calls == [("map", base + 2 * PAGE_SIZE, PAGE_SIZE, fresh, RW)]
+    for page in (base, base + PAGE_SIZE, base + 3 * PAGE_SIZE):
+        mf.dec_ref(m._pages[page])
+    m.release()
 
 
 def test_copy_in_string_and_iovecs(mm):
@@ -300,8 +344,11 @@ def test_fork_is_copy_on_write(mm, mf):
     child = mm.fork(RecordingAddressSpace())
     assert private not in mm.address_space.pages  # the parent's next write faults
     assert mf.allocated_pages == used  # nothing copied yet
+    assert child.handle_fault(private, AccessType.EXECUTE) is False  # not PROT_EXEC
     assert child.handle_fault(private, AccessType.READ)
-    assert child.address_space.pages[private][1] == PROT_READ  # mirrored read-only
+    # The shared page read is copied at once (writable private memory).
+    assert child.address_space.pages[private][1] == RW
+    assert mf.allocated_pages == used + 1
 
     mm.copy_out(private, b"parent")  # the parent writes: it gets its own copy
     assert child.copy_in(private, 6) == b"before"
@@ -335,3 +382,75 @@ def test_host_refusing_to_mirror_is_enomem_not_a_sentry_bug(mf):
             m.handle_fault(addr, AccessType.WRITE)
     finally:
         m.release()
+
+
+def test_multi_page_copies_take_the_fast_path_but_still_break_copy_on_write(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    data = bytes(range(256)) * (3 * PAGE_SIZE // 256)
+    mm.copy_out(base + 100, data)  # populates the pages as one run
+    assert mm._fast_runs(base + 100, len(data), True, False, PROT_WRITE) == [
+        (mm._pages[base] + 100, len(data))
+    ]
+    assert mm.copy_in(base + 100, len(data)) == data
+    child = mm.fork(RecordingAddressSpace())
+    # Shared after fork: a write may not use the fast path (no copy made).
+    assert mm._fast_runs(base + 100, len(data), True, False, PROT_WRITE) is None
+    mm.copy_out(base + 100, b"p" * len(data))
+    assert child.copy_in(base + 100, len(data)) == data
+    assert mm.copy_in(base + 100, len(data)) == b"p" * len(data)
+    child.release()
+
+
+def test_fast_path_merges_scattered_pages_into_runs(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    for page in (base + 2 * PAGE_SIZE, base, base + PAGE_SIZE, base + 3 * PAGE_SIZE):
+        mm.copy_out(page, b"x")  # one page at a time, out of order
+    pages = [mm._pages[base + i * PAGE_SIZE] for i in range(4)]
+    n = 3 * PAGE_SIZE + 10
+    pieces = [(pages[0] + 5, PAGE_SIZE - 5), (pages[1], PAGE_SIZE), (pages[2], PAGE_SIZE)]
+    pieces.append((pages[3], 15))
+    expected: list[tuple[int, int]] = []
+    for off, length in pieces:  # merged where consecutive in the MemoryFile
+        if expected and sum(expected[-1]) == off:
+            expected[-1] = (expected[-1][0], expected[-1][1] + length)
+        else:
+            expected.append((off, length))
+    assert len(expected) > 1  # the pages really are scattered
+    assert mm._fast_runs(base + 5, n, False, False, PROT_READ) == expected
+    data = bytes(i % 251 for i in range(n))
+    mm.copy_out(base + 5, data)
+    assert mm.copy_in(base + 5, n) == data
+
+
+def test_fast_path_spans_adjacent_mappings_but_not_holes(mm, mf):
+    base = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    mm.mprotect(base + 2 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_RWX)  # two VMAs now
+    mm.copy_out(base, b"y" * 4 * PAGE_SIZE)
+    assert len(list(mm.vmas())) == 2
+    runs = mm._fast_runs(base + 1, 4 * PAGE_SIZE - 2, True, False, PROT_WRITE)
+    assert runs is not None and sum(length for _, length in runs) == 4 * PAGE_SIZE - 2
+    mm.munmap(base + PAGE_SIZE, PAGE_SIZE)  # a hole
+    assert mm._fast_runs(base + 1, 4 * PAGE_SIZE - 2, False, False, PROT_READ) is None
+    with pytest.raises(EFAULT):
+        mm.copy_in(base + 1, 4 * PAGE_SIZE - 2)
+
+
+def test_a_read_of_shared_pages_does_not_fail_when_memory_is_full():
+    small = MemoryFile(size=4 * PAGE_SIZE)
+    try:
+        m = MemoryManager(small, RecordingAddressSpace(), LO, HI)
+        base = m.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+        m.copy_out(base, b"a" * 2 * PAGE_SIZE)
+        space = RecordingAddressSpace()
+        child = m.fork(space)
+        filler = child.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+        child.copy_out(filler, b"f" * 2 * PAGE_SIZE)  # the MemoryFile is full now
+        assert small.allocated_pages == 4
+        # No room to copy the window: the read maps the shared pages read-only.
+        assert child.handle_fault(base, AccessType.READ)
+        assert space.pages[base][1] == PROT_READ
+        assert child.copy_in(base, 2) == b"aa"
+        child.release()
+        m.release()
+    finally:
+        small.close()

@@ -29,7 +29,9 @@ def make_platform(name: str, memory_fd: int) -> Platform:
     if name == "ptrace":
         from sentry.platform.ptrace import PtracePlatform
 
-        return PtracePlatform(memory_fd)
+        # No spare stubs: these tests count the host processes one address
+        # space starts and leaves (test_ptrace.py covers the pool).
+        return PtracePlatform(memory_fd, spare_stubs=0)
     if name == "kvm":
         from sentry.platform.kvm import KvmPlatform
 

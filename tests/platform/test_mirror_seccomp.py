@@ -26,6 +26,9 @@ def test_mirror_replaces_and_splits() -> None:
     ]
     m.remove(0x1800, 0x4000)
     assert spans(m) == [(0x1000, 0x1800, 0, R), (0x4000, 0x5000, 0x3000, R)]
+    assert m.overlaps(0x1000, 0x1001) and m.overlaps(0x17FF, 0x4001)
+    assert not m.overlaps(0x1800, 0x4000) and not m.overlaps(0, 0x1000)
+    assert not m.overlaps(0x5000, 0x9000) and m.overlaps(0, 1 << 47)
     assert m.find(0x17FF) is not None and m.find(0x1800) is None
     m.remove(0, 1 << 47)
     assert len(m) == 0
@@ -74,9 +77,31 @@ def test_filter_allows_the_park_loop_and_stub_thread_clones_only() -> None:
     assert seccomp.STUB_PARK_FD in ks and seccomp.SYS_EXIT_GROUP in ks
     # The flags the platform injects are the ones the filter lets through.
     assert _ptrace.CLONE_STUB_THREAD == seccomp.CLONE_STUB_THREAD
+    assert _ptrace.CLONE_STUB_PROCESS == seccomp.CLONE_STUB_PROCESS
+    assert seccomp.CLONE_STUB_PROCESS in ks
     assert stub.STUB_PARK_FD == seccomp.STUB_PARK_FD
     # The defaults follow the stub's layout.
     assert seccomp.build_stub_filter(entry, 3) == prog
     for n, insn in enumerate(prog):
         if insn.code == seccomp.BPF_JEQ_K:
             assert n + 1 + insn.jt < len(prog) and n + 1 + insn.jf < len(prog)
+
+
+def test_write_protect_merges_adjacent_mappings_and_skips_holes() -> None:
+    m = Mirror()
+    m.add(0x1000, 0x2000, 0, R | W)
+    m.add(0x2000, 0x3000, 0x8000, R)  # already read-only, adjacent: merged
+    m.add(0x3000, 0x4000, 0x5000, R | W)
+    m.add(0x5000, 0x7000, 0x6000, R | W | X)  # after a hole
+    m.add(0x9000, 0xA000, 0x9000, R)  # read-only and alone: nothing to do
+    assert m.write_protect(0x1800, 0x6000) == [(0x1800, 0x4000, R), (0x5000, 0x6000, R | X)]
+    assert spans(m) == [
+        (0x1000, 0x1800, 0, R | W),
+        (0x1800, 0x2000, 0x800, R),
+        (0x2000, 0x3000, 0x8000, R),
+        (0x3000, 0x4000, 0x5000, R),
+        (0x5000, 0x6000, 0x6000, R | X),
+        (0x6000, 0x7000, 0x7000, R | W | X),
+        (0x9000, 0xA000, 0x9000, R),
+    ]
+    assert m.write_protect(0x8000, 0xB000) == []  # nothing writable there

@@ -14,7 +14,7 @@ import pytest
 
 from sentry.arch import Registers
 from sentry.hostsys import proc
-from sentry.platform import FaultTrap, SignalTrap, SyscallTrap
+from sentry.platform import AccessType, FaultTrap, SignalTrap, SyscallTrap
 from sentry.platform.ptrace import PtracePlatform, StubExitedError
 from sentry.platform.ptrace import stub as stubmod
 from sentry.platform.ptrace.platform import PtraceAddressSpace, PtraceContext
@@ -343,11 +343,11 @@ def test_access_beyond_the_memory_file_is_sigbus(setup) -> None:
     assert trap == SignalTrap(signal.SIGBUS, 2, DATA + 8)  # BUS_ADRERR
 
 
-def test_seccomp_allows_only_stub_thread_clones(setup) -> None:
+def test_seccomp_allows_only_stub_thread_and_stub_process_clones(setup) -> None:
     _p, space, ctx, mem = setup
     _started(space, ctx, mem, asm.SYSCALL)
     stub = space._live_stub()
-    # A fork-like clone (no CLONE_THREAD, no CLONE_PTRACE): killed.
+    # A plain fork-like clone (not CLONE_STUB_THREAD nor CLONE_STUB_PROCESS): killed.
     with pytest.raises(StubExitedError):
         stub.syscall(56, 0x11)  # SIGCHLD
     assert stub.exit_status == 128 + signal.SIGSYS
@@ -386,4 +386,93 @@ def test_release_while_threads_run_kills_every_stub_thread(setup) -> None:
     for t in threads:
         t.join(60)
     assert len(lost) == 2
+    p.drain()  # the pool thread reaps released stubs
     assert _proc_state(pid) is None
+
+
+def test_write_protect_keeps_reads_and_faults_writes(setup) -> None:
+    _p, space, ctx, mem = setup
+    # load rdx <- [rbx]; syscall; store [rbx] <- rdx; syscall
+    code = asm.SYSCALL + asm.load("rdx", "rbx") + asm.SYSCALL
+    store_at = len(code)
+    code += asm.store("rbx", "rdx") + asm.SYSCALL
+    _started(space, ctx, mem, code)
+    mem[PAGE : PAGE + 8] = (42).to_bytes(8, "little")
+    space.map_file(DATA, PAGE, PAGE, R | W)
+    space.write_protect(DATA, PAGE)
+    regs = Registers(rip=CODE + 2, rbx=DATA)
+    assert isinstance(ctx.switch(space, regs), SyscallTrap)  # the read goes on
+    assert regs.rdx == 42
+    regs = Registers(rip=CODE + store_at, rbx=DATA, rdx=7)
+    trap = ctx.switch(space, regs)
+    assert trap == FaultTrap(DATA, AccessType.WRITE)
+    assert space.mirror.find(DATA).prot == R
+
+
+def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
+    p, _space, ctx, mem = setup
+    first = p.new_address_space()
+    pids = [_started(first, ctx, mem, asm.SYSCALL)]  # its own stub: no pool yet
+    assert p.pool.ready == 0 and _children() == set(pids)
+    spaces = [first, p.new_address_space()]
+    pids.append(_started(spaces[1], ctx, mem, asm.SYSCALL))  # starts the pool
+    for _ in range(1000):  # the pool thread fills it in the background
+        if p.pool.ready == 2:
+            break
+        threading.Event().wait(0.01)
+    others = _children() - set(pids)
+    states = {pid: _proc_state(pid) for pid in others}
+    # Two parked spares (sleeping in the park read) and the template they
+    # were cloned from (stopped, traced by the pool thread); all of them
+    # children of the Sentry (CLONE_PARENT), not of the template.
+    spare = {pid for pid, st in states.items() if st == "S"}
+    assert len(spare) == 2 and sorted(str(st) for st in states.values()) == ["S", "S", "t"]
+    assert all(_ppid(pid) == os.getpid() for pid in others | set(pids))
+    # The next address space adopts a spare and runs on its parked thread.
+    spaces.append(p.new_address_space())
+    adopted = _started(spaces[2], ctx, mem, asm.SYSCALL)
+    assert adopted in spare
+    assert _tasks(adopted) == {adopted, spaces[2]._live_stub().tid}
+    pids.append(adopted)
+    for s in spaces:
+        s.release()  # killed now, reaped by the pool thread
+    p.drain()
+    assert all(_proc_state(pid) is None for pid in pids)
+    p.quiesce()  # what the kernel does before counting leftovers
+    assert p.pool.ready == 0 and _children() == set()
+    for pid in others:  # killed and reaped, the template too
+        assert _proc_state(pid) is None
+    space = p.new_address_space()  # without the pool: started on this thread
+    assert _started(space, ctx, mem, asm.SYSCALL) in _children()
+    space.release()
+
+
+def test_without_spare_stubs_the_platform_starts_its_own() -> None:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, PAGE)
+    with mmap.mmap(fd, PAGE) as m:
+        m[0:2] = asm.SYSCALL
+    p = PtracePlatform(fd, spare_stubs=0)
+    try:
+        space = p.new_address_space()
+        space.map_file(CODE, PAGE, 0, R | X)
+        assert isinstance(p.new_context().switch(space, Registers(rip=CODE)), SyscallTrap)
+        assert p.pool.ready == 0 and _children() == {space.stub_pid}
+    finally:
+        p.close()
+        os.close(fd)
+
+
+def _children() -> set[int]:
+    out: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            out |= {int(x) for x in f.read().split()}
+    return out
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

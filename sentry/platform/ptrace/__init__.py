@@ -30,6 +30,20 @@ Spawn (``sentry.hostsys.ptrace.spawn_stub``)
     prctl(PR_SET_PDEATHSIG, 0): the process must outlive that thread),
     clones the first stub thread and parks the leader.
 
+Spare stubs (``pool.StubPool``)
+    From the second address space on (a sandbox that never forks nor execs
+    keeps none), a daemon thread keeps two spare stub processes ready, so a
+    new address space (every fork and exec) does not wait for a spawn. It starts one
+    *template* stub as above, keeps it traced and unparked, and makes each
+    spare by injecting clone(CLONE_PARENT|CLONE_PTRACE, SIGCHLD) into it
+    (``seccomp.CLONE_STUB_PROCESS``): the copy inherits the filter,
+    no_new_privs, the bare address space, both descriptors and the
+    template's process group, is a child of the Sentry and a tracee of the
+    pool thread, which clones its first stub thread and parks both. The
+    address space seizes that parked thread (binding it to its own CPU) and
+    runs on it. ``Platform.quiesce`` (called by the kernel when init exits)
+    and ``close`` kill the spares and the template.
+
 Threads (``process.StubProcess``)
     The leader is never a sysemu thread: it waits, untraced and with every
     blockable signal blocked, in the park loop's read of the park pipe,
@@ -65,8 +79,8 @@ Injection
     process_vm_writev) and two munmaps that remove everything but the stub
     page: ELF headers, stack, vdso, vvar. From then on the only host calls
     are the mirror's mmap(MAP_SHARED|MAP_FIXED, fd 3)/munmap/mprotect and
-    the thread clone/exit, and the seccomp filter (``seccomp.py``) allows
-    exactly those, only from the stub's ``syscall`` instruction (and the
+    the thread (and spare process) clone/exit, and the seccomp filter
+    (``seccomp.py``) allows exactly those, only from the stub's ``syscall`` instruction (and the
     park read and exit_group from the park loop's), killing the stub for
     anything else. The
     host's vsyscall emulation consults seccomp, which traps it (SIGSYS); the
@@ -94,6 +108,10 @@ Fault access type
     infers it: fetch at rip from a non-exec page is EXECUTE, a permission
     fault on a readable page is WRITE, anything else READ (an unmapped write
     is reported READ first and WRITE when retried on the now readable page).
+    A WRITE thus always hit a mapped page (``write_faults_imply_mapped``),
+    which lets ``mm`` remap only what a copy-on-write break changed.
+    ``write_protect`` (fork) injects mprotect over the mirror's writable
+    mappings, and an unmap of a range with nothing mapped injects nothing.
 
 FP state
     Each stub thread holds its task's FPU/SSE/AVX state between switches

@@ -130,6 +130,9 @@ PIN_BOTH = 2
 #: (shared memory, descriptors, handlers) traced from birth by the tracer of
 #: the thread that cloned it (gVisor subprocess.go ``clone``).
 CLONE_STUB_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x2000 | 0x10000
+#: clone(2) flags of a stub process cloned from a prepared one (see
+#: seccomp.CLONE_STUB_PROCESS): CLONE_PARENT|CLONE_PTRACE, exit signal SIGCHLD.
+CLONE_STUB_PROCESS = 0x8000 | 0x2000 | 17
 SYS_CLONE = 56
 SYS_EXIT = 60
 
@@ -423,6 +426,7 @@ cdef class Stub:
         child.tracer = pysb_self()
         child.template = self.template
         child.alive = True
+        child.cpu = self.cpu  # clone(2) copies the affinity mask
         # Its first stop: the SIGSTOP CLONE_PTRACE queues (a TRACEME tracer)
         # or PTRACE_EVENT_STOP (a seized one). The next restart, with
         # signal 0, discards the SIGSTOP.
@@ -435,6 +439,40 @@ cdef class Stub:
             raise StubExitedError(f"new stub thread {tid} died (status {status:#x})")
         # It inherited the cloning thread's mask (all blocked for the
         # parked leader): application faults and interrupts must stop it.
+        if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
+            child._raise_errno("PTRACE_SETSIGMASK")
+        return child
+
+    def clone_process(self):
+        """Inject clone(CLONE_STUB_PROCESS) and adopt the new process: a
+        copy of this prepared stub (filter, bare address space, descriptors)
+        whose parent is the Sentry and whose tracer is the calling thread,
+        stopped before its first instruction with an empty signal mask.
+        Returns its leader's Stub; the caller parks it or kills it."""
+        cdef Stub child
+        cdef long pid
+        cdef int status = 0
+        cdef pid_t got
+        cdef unsigned long long mask = 0
+        pid = self.syscall(SYS_CLONE, CLONE_STUB_PROCESS)
+        if pid <= 0:
+            err = -pid if pid < 0 else 5
+            raise OSError(err, f"clone of stub {self.pid}: {os.strerror(err)}")
+        child = Stub.__new__(Stub)
+        child.pid = <pid_t>pid
+        child.tid = <pid_t>pid
+        child.syscall_addr = self.syscall_addr
+        child.tracer = pysb_self()
+        child.template = self.template
+        child.alive = True
+        child.cpu = self.cpu
+        with nogil:
+            got = _wait(child.tid, &status)
+        if got < 0:
+            child._raise_errno("waiting for a new stub process")
+        if not WIFSTOPPED(status):
+            child._note_exit(status)
+            raise StubExitedError(f"new stub process {pid} died (status {status:#x})")
         if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
             child._raise_errno("PTRACE_SETSIGMASK")
         return child
@@ -462,14 +500,31 @@ cdef class Stub:
             self._raise_errno("PTRACE_DETACH")
         self.tracer = 0
 
-    def seize(self):
+    def seize(self, bint follow_cpu=False, bint unblock=False):
         """PTRACE_SEIZE this parked thread from the calling thread and stop
         it (PTRACE_INTERRUPT; its blocking call is abandoned: ``park``
-        restarts it). The calling thread is its tracer until ``park``."""
+        restarts it). The calling thread is its tracer until ``park``.
+
+        ``follow_cpu`` first binds it to the calling thread's CPU, as a
+        switch does (``bind``): a leader parked by another thread (the
+        stub pool) may sit on the other CPU, and every stop and resume of
+        the seize and of the thread it then clones (which inherits the
+        binding) would cross CPUs, tens of microseconds each on a VM.
+
+        ``unblock`` then empties its signal mask (parked threads block
+        everything): the thread is to run application code from now on
+        (``pool.StubPool``'s spares come with their first thread parked).
+        Its park read was interrupted, and the restart logic of that read
+        runs when it resumes, with the registers it then has: a switch's
+        (orig_rax and rax of a task's first switch, rax 0, never a restart
+        code), so nothing is restarted."""
         cdef int status = 0
         cdef pid_t got
+        cdef unsigned long long mask = 0
         if not self.alive:
             raise StubExitedError(f"stub {self.pid} is not running (status {self.exit_status})")
+        if follow_cpu:
+            self.bind(PIN_FOLLOW)
         if pysb_raw_ptrace(PTRACE_SEIZE, self.tid, NULL,
                            <void *>(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0:
             self._raise_errno("PTRACE_SEIZE")
@@ -485,6 +540,8 @@ cdef class Stub:
                 self._note_exit(status)
                 raise StubExitedError(f"stub {self.pid} died (status {status:#x})")
             if (status >> 16) == PTRACE_EVENT_STOP:
+                if unblock and pysb_raw_ptrace(PTRACE_SETSIGMASK, self.tid, <void *>8, &mask) < 0:
+                    self._raise_errno("PTRACE_SETSIGMASK")
                 return
             # A SIGSTOP from outside (the only signal it does not block)
             # stopped it first: drop it; the interrupt stop stays pending.

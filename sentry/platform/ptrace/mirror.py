@@ -52,6 +52,11 @@ class Mirror:
             return self._maps[i]
         return None
 
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether anything is mapped in ``[start, end)``."""
+        i = bisect.bisect_left(self._starts, end) - 1
+        return i >= 0 and self._maps[i].end > start
+
     def remove(self, start: int, end: int) -> None:
         """Forget ``[start, end)``, splitting mappings that straddle it."""
         i = max(bisect.bisect_right(self._starts, start) - 1, 0)
@@ -76,6 +81,32 @@ class Mirror:
         i = bisect.bisect_right(self._starts, start)
         self._maps.insert(i, Mapping(start, end, offset, prot))
         self._starts.insert(i, start)
+
+    def write_protect(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Drop PROT_WRITE from the mappings in ``[start, end)`` (split at
+        the edges) and return what the host must change: ``(start, end,
+        prot)`` ranges, each fully mapped with one new protection, adjacent
+        pieces merged so one mprotect covers them (gaps split ranges: the
+        host's mprotect fails on holes)."""
+        if not any(m.prot & PROT_WRITE for m in self._maps if m.start < end and m.end > start):
+            return []
+        for m in list(self._maps):
+            if m.start < end and m.end > start and m.prot & PROT_WRITE:
+                lo, hi = max(m.start, start), min(m.end, end)
+                self.add(lo, hi, m.offset + (lo - m.start), m.prot & ~PROT_WRITE)
+        out: list[tuple[int, int, int]] = []
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        while i < len(self._maps) and self._maps[i].start < end:
+            m = self._maps[i]
+            i += 1
+            lo, hi = max(m.start, start), min(m.end, end)
+            if lo >= hi:
+                continue
+            if out and out[-1][1] == lo and out[-1][2] == m.prot:
+                out[-1] = (out[-1][0], hi, m.prot)
+            else:
+                out.append((lo, hi, m.prot))
+        return out
 
     def infer_access(self, addr: int, code: int, rip: int) -> AccessType:
         """Best guess of what a SIGSEGV at ``addr`` wanted.

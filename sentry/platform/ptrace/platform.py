@@ -23,6 +23,7 @@ from sentry.platform import (
 from sentry.platform.ptrace import _ptrace, seccomp
 from sentry.platform.ptrace._ptrace import StubExitedError
 from sentry.platform.ptrace.mirror import Mirror
+from sentry.platform.ptrace.pool import StubPool
 from sentry.platform.ptrace.process import StubProcess
 from sentry.platform.ptrace.stub import (
     PAGE_SIZE,
@@ -54,6 +55,8 @@ class PtraceAddressSpace(AddressSpace):
     """One stub process (``StubProcess``), started lazily by the first switch
     (or by a mapping call after it); every host thread that switches into it
     or changes its mappings gets a stub thread of its own there."""
+
+    write_faults_imply_mapped = True
 
     def __init__(self, platform: PtracePlatform) -> None:
         self._platform = platform
@@ -101,7 +104,13 @@ class PtraceAddressSpace(AddressSpace):
 
     def _start(self) -> None:
         p = self._platform
-        process = StubProcess(p.image, p.memory_fd, p.park_fd)
+        process = StubProcess(
+            p.image,
+            p.memory_fd,
+            p.park_fd,
+            p.pool.take(),
+            follow_cpu=p.pin_mode != _ptrace.PIN_NONE,
+        )
         try:
             stub = process.thread()
             for m in self._mirror:
@@ -151,11 +160,35 @@ class PtraceAddressSpace(AddressSpace):
             raise RuntimeError("address space was released")
         with self._lock:
             process = self._process
-            if process is not None:
+            # The stub holds exactly what the mirror records: unmapping
+            # nothing (a copy-on-write break of a page a fork child never
+            # mapped) needs no injection.
+            if process is not None and self._mirror.overlaps(addr, addr + length):
                 rc = process.thread().syscall(seccomp.SYS_MUNMAP, addr, length)
                 if rc != 0:
                     raise OSError(-rc, f"stub munmap at {addr:#x} failed")
             self._mirror.remove(addr, addr + length)
+
+    def write_protect(self, addr: int, length: int) -> None:
+        """Inject mprotect for the written-to mappings of the range (as
+        ``map_file``, any host thread), keeping them readable: fork's
+        copy-on-write then costs the parent a fault per page it writes and
+        none for those it only reads."""
+        self._check_range(addr, length)
+        if self._released:
+            raise RuntimeError("address space was released")
+        with self._lock:
+            changes = self._mirror.write_protect(addr, addr + length)
+            process = self._process
+            if process is None:
+                return
+            for start, end, prot in changes:
+                rc = process.thread().syscall(seccomp.SYS_MPROTECT, start, end - start, prot)
+                if rc != 0:
+                    # The mirror no longer matches the host: drop the range.
+                    self._mirror.remove(addr, addr + length)
+                    process.thread().syscall(seccomp.SYS_MUNMAP, addr, length)
+                    raise OSError(-rc, f"stub mprotect at {start:#x} failed")
 
     def infer_access(self, addr: int, code: int, rip: int) -> AccessType:
         """``Mirror.infer_access`` under the lock (another thread may be
@@ -164,17 +197,23 @@ class PtraceAddressSpace(AddressSpace):
             return self._mirror.infer_access(addr, code, rip)
 
     def release(self) -> None:
-        """Kill the stub process (every thread) and reap it. Idempotent."""
+        """Kill the stub process (every thread); the stub pool's thread reaps
+        it (``PtracePlatform.drain`` waits for that), or this call when the
+        pool cannot. Idempotent."""
         self._released = True
         process = self._process
         if process is not None:
-            process.kill()
+            process.kill(self._platform.pool.reap_later)
 
     def __del__(self) -> None:
         # Dropped without release(): contexts may still cache the process,
         # so the address space is what owns its lifetime.
-        if getattr(self, "_process", None) is not None:
-            self.release()
+        # Reaped here, not by the pool thread: a finalizer may run on any
+        # thread, the pool's own included, while it holds the pool's lock.
+        process = getattr(self, "_process", None)
+        if process is not None:
+            self._released = True
+            process.kill()
 
 
 class PtraceContext(Context):
@@ -275,7 +314,7 @@ class PtracePlatform(Platform):
     #: space's stub process (``process.StubProcess``), so threads work.
     supports_threads = True
 
-    def __init__(self, memory_fd: int, *, pinning: str = "follow") -> None:
+    def __init__(self, memory_fd: int, *, pinning: str = "follow", spare_stubs: int = 2) -> None:
         if pinning not in PIN_MODES:
             raise ValueError(f"pinning must be one of {sorted(PIN_MODES)}, not {pinning!r}")
         if memory_fd < 0:
@@ -291,10 +330,23 @@ class PtracePlatform(Platform):
         os.close(r)
         self.min_user_address = MIN_USER_ADDRESS
         self.max_user_address = self.image.start
-        self._pin_mode = PIN_MODES[pinning]
+        self.pin_mode = PIN_MODES[pinning]
         self._spaces: weakref.WeakSet[PtraceAddressSpace] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        # Stubs started ahead of need (``pool.py``); its thread starts with
+        # the first address space.
+        self.pool = StubPool(self.image, memory_fd, self.park_fd, spare_stubs)
+
+    def quiesce(self) -> None:
+        """Kill the spare stubs, start no more and reap every released stub
+        (see ``Platform.quiesce``); released stubs are reaped at once from
+        now on."""
+        self.pool.close()
+
+    def drain(self) -> None:
+        """Wait until the stubs of released address spaces are reaped."""
+        self.pool.drain()
 
     def track(self, address_space: PtraceAddressSpace) -> None:
         """Remember a started address space so ``close`` can release it."""
@@ -311,13 +363,14 @@ class PtracePlatform(Platform):
         """A context for the calling thread."""
         if self._closed:
             raise RuntimeError("platform is closed")
-        return PtraceContext(self, self._pin_mode)
+        return PtraceContext(self, self.pin_mode)
 
     def close(self) -> None:
         """Kill every stub this platform started and close the stub image."""
         if self._closed:
             return
         self._closed = True
+        self.pool.close()
         with self._lock:
             spaces = list(self._spaces)
         for space in spaces:

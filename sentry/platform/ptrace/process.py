@@ -37,9 +37,11 @@ import os
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
-from sentry.platform.ptrace.stub import STUB_PARK_FD, SYS_READ, StubImage, start_stub
+from sentry.platform.ptrace.pool import Spare, park
+from sentry.platform.ptrace.stub import StubImage, start_stub
 
 __all__ = ["StubProcess"]
 
@@ -47,13 +49,39 @@ __all__ = ["StubProcess"]
 class StubProcess:
     """One stub process: its parked leader and a stub thread per tracer."""
 
-    def __init__(self, image: StubImage, memory_fd: int, park_fd: int) -> None:
-        """Spawn and prepare the stub on the calling thread, which gets the
-        first stub thread (``thread()`` returns it without a creation)."""
+    def __init__(
+        self,
+        image: StubImage,
+        memory_fd: int,
+        park_fd: int,
+        spare: Spare | None = None,
+        *,
+        follow_cpu: bool = True,
+    ) -> None:
+        """Adopt ``spare`` (from ``pool.StubPool``: seize its parked first
+        thread) or spawn and prepare a stub on the calling thread and clone
+        the first thread from its leader; either way the calling thread gets
+        the first stub thread. ``follow_cpu`` (the platform pins stubs) lets
+        a seize bind the seized thread, and so the threads the leader
+        clones, to the seizing thread's CPU."""
         self._image = image
         self._lock = threading.Lock()
         self._threads: dict[int, Stub] = {}
         self._killed = False
+        self._follow_cpu = follow_cpu
+        if spare is not None:
+            self._leader = spare.leader
+            self.pid = spare.leader.pid
+            # Registered first: if the seize fails, kill() reaps it (as our
+            # tracee, or finds it gone) before it waits for the leader.
+            self._threads[threading.get_ident()] = spare.first
+            try:
+                spare.first.seize(follow_cpu, True)
+            except BaseException:
+                self.kill()
+                raise
+            _registry().add(self)
+            return
         leader = start_stub(image, memory_fd, park_fd)
         self._leader = leader
         self.pid = leader.pid
@@ -67,8 +95,7 @@ class StubProcess:
         _registry().add(self)
 
     def _park(self) -> None:
-        image = self._image
-        self._leader.park(image.park, SYS_READ, STUB_PARK_FD, image.start, 1)
+        park(self._leader, self._image)
 
     @property
     def killed(self) -> bool:
@@ -88,7 +115,7 @@ class StubProcess:
             if self._killed:
                 raise StubExitedError(f"stub {self.pid} was killed")
             leader = self._leader
-            leader.seize()
+            leader.seize(self._follow_cpu)
             try:
                 t = leader.clone_thread()
                 self._threads[ident] = t
@@ -121,9 +148,12 @@ class StubProcess:
         except StubExitedError:
             pass  # the process died meanwhile: kill() or the host reaps it
 
-    def kill(self) -> None:
-        """SIGKILL the process and reap all its threads. Idempotent; any
-        thread may call it. Tracers switching meanwhile see StubExitedError."""
+    def kill(self, reap_later: Callable[[list[Stub]], bool] | None = None) -> None:
+        """SIGKILL the process and reap all its threads, or hand them (leader
+        last) to ``reap_later`` when it accepts them (``pool.StubPool``'s).
+        Idempotent; any thread may call it (wait(2) reaps the children and
+        tracees of every thread of the Sentry). Tracers switching meanwhile
+        see StubExitedError."""
         with self._lock:
             if self._killed:
                 return
@@ -134,6 +164,8 @@ class StubProcess:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if reap_later is not None and reap_later([*threads, self._leader]):
+            return
         for t in threads:
             t.reap()
         self._leader.reap()

@@ -8,7 +8,8 @@ escaped SYSEMU. It allows exactly:
 
 - ``mmap(addr, len, prot, MAP_SHARED|MAP_FIXED, STUB_MEMORY_FD, off)``,
   ``munmap``, ``mprotect``, ``clone(CLONE_STUB_THREAD)`` (a new stub thread,
-  traced from birth) and ``exit`` (one stub thread ends), executed at the
+  traced from birth), ``clone(CLONE_STUB_PROCESS)`` (a new stub process
+  cloned from a prepared one) and ``exit`` (one stub thread ends), executed at the
   stub's injection ``syscall`` instruction;
 - ``read(STUB_PARK_FD, ...)`` at the park loop's ``syscall`` and
   ``exit_group`` at the one after it (the untraced leader's only calls);
@@ -59,6 +60,13 @@ SYS_EXIT_GROUP = 231
 #: clone(2) flags of a stub thread (the only clone the filter allows):
 #: CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_PTRACE|CLONE_THREAD.
 CLONE_STUB_THREAD = 0x100 | 0x200 | 0x400 | 0x800 | 0x2000 | 0x10000
+#: clone(2) flags of a new stub *process* cloned from a prepared one (the
+#: stub pool's template, ``pool.py``): CLONE_PARENT (a child of the Sentry,
+#: which reaps it, not of the template), CLONE_PTRACE (traced by the
+#: template's tracer from its first instruction), exit signal SIGCHLD. It
+#: inherits the filter, no_new_privs, the bare address space and the two
+#: descriptors, so it needs no preparation of its own.
+CLONE_STUB_PROCESS = 0x8000 | 0x2000 | 17
 #: The park pipe's descriptor inside a stub (``stub.STUB_PARK_FD``).
 STUB_PARK_FD = 4
 
@@ -130,7 +138,8 @@ def build_stub_filter(
     emit(BPF_LD_W_ABS, _arg_lo(0) + 4)
     emit(BPF_JEQ_K, 0, 0, "kill")
     emit(BPF_LD_W_ABS, _arg_lo(0))
-    emit(BPF_JEQ_K, CLONE_STUB_THREAD, "allow", "kill")
+    emit(BPF_JEQ_K, CLONE_STUB_THREAD, "allow", 0)
+    emit(BPF_JEQ_K, CLONE_STUB_PROCESS, "allow", "kill")
     # The parked leader: read of the park pipe, then exit_group at EOF.
     label("park")
     emit(BPF_LD_W_ABS, _NR)

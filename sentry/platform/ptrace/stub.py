@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -135,6 +136,15 @@ def _inject(stub: Stub, nr: int, *args: int) -> int:
     return rc
 
 
+@functools.lru_cache(maxsize=4)
+def _filter_for(entry: int, park: int, park_exit: int) -> tuple[bytes, int]:
+    """The encoded seccomp filter and its length in instructions: the same
+    for every stub of one image, and building it in Python costs more than
+    an injected system call."""
+    prog = seccomp.build_stub_filter(entry, STUB_MEMORY_FD, park_ip=park, park_exit_ip=park_exit)
+    return seccomp.encode(prog), len(prog)
+
+
 def prepare_stub(stub: Stub, image: StubImage) -> None:
     """Clear the parent-death signal, install the seccomp filter, then unmap
     stack, vdso, vvar and headers.
@@ -145,16 +155,11 @@ def prepare_stub(stub: Stub, image: StubImage) -> None:
     # The filter and its sock_fprog go on the stub's stack (still mapped
     # now); the kernel copies them when the filter is installed.
     rsp = stub.template_registers().rsp
-    prog = seccomp.build_stub_filter(
-        image.entry, STUB_MEMORY_FD, park_ip=image.park, park_exit_ip=image.park_exit
-    )
-    code = seccomp.encode(prog)
+    code, n_insns = _filter_for(image.entry, image.park, image.park_exit)
     filter_addr = (rsp - 4096 - len(code)) & ~15
     fprog_addr = filter_addr - 16
     hptrace.process_vm_writev(stub.pid, filter_addr, code)
-    hptrace.process_vm_writev(
-        stub.pid, fprog_addr, struct.pack("<HxxxxxxQ", len(prog), filter_addr)
-    )
+    hptrace.process_vm_writev(stub.pid, fprog_addr, struct.pack("<HxxxxxxQ", n_insns, filter_addr))
     _inject(stub, SYS_PRCTL, PR_SET_PDEATHSIG, 0, 0, 0, 0)
     _inject(stub, SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _inject(stub, SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, 0, fprog_addr)
