@@ -8,16 +8,12 @@ errors: UNIMPLEMENTED is ``NotAvailable``, everything else
 ``RuntimeFailure`` with the sandbox's message.
 
 File descriptors (exec stdio) travel out of band, before the ttrpc
-frames: a preamble of ``FD_MAGIC`` and a 16-byte token sent in one
-sendmsg(2) carrying the FDs as SCM_RIGHTS (unix(7)); the request names the
-token in its ``FD_TOKEN_KEY`` metadata and the FDs by their index in that
-list. ``FD_MAGIC`` read as a ttrpc frame length is over 1 GB, far above any
-frame, so the server tells a preamble from a plain ttrpc client by peeking.
+frames: the preamble ``runtime.controlsock`` describes.
 """
 
 from __future__ import annotations
 
-import secrets
+import os
 import socket
 from collections.abc import Sequence
 from typing import TypeVar
@@ -26,6 +22,7 @@ from google.protobuf.message import Message
 
 from protos.pysandbox.control.v1 import control_pb2 as pb
 from runtime import controlsock
+from runtime.controlsock import FD_MAGIC, FD_TOKEN_KEY, FD_TOKEN_LEN, MAX_FDS
 from runtime.errors import NotAvailable, RuntimeFailure
 from ttrpc import Code, ConnectionClosed, SyncClient, TTRPCError
 
@@ -33,18 +30,14 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Control"].full_name
 
 M = TypeVar("M", bound=Message)
 
-FD_MAGIC = b"PSFD"
-FD_TOKEN_LEN = 16
-FD_TOKEN_KEY = "pysandbox-fd-token"
-#: At most this many FDs in one preamble (stdio plus a few mounts).
-MAX_FDS = 64
+__all__ = ["FD_TOKEN_KEY", "SandboxGone", "call", "send_fds"]
 
 
 def send_fds(sock: socket.socket, fds: Sequence[int]) -> str:
     """Send the FD preamble; returns the token the request must name."""
     if len(fds) > MAX_FDS:
         raise RuntimeFailure(f"too many FDs for one control call: {len(fds)} > {MAX_FDS}")
-    token = secrets.token_hex(FD_TOKEN_LEN // 2)
+    token = os.urandom(FD_TOKEN_LEN // 2).hex()
     socket.send_fds(sock, [FD_MAGIC + token.encode()], list(fds))
     return token
 

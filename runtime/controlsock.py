@@ -18,6 +18,19 @@ import socket
 
 from runtime.errors import RuntimeFailure
 
+# The FD preamble (``runtime.controlclient`` sends it, boot's FD listener
+# files it): ttrpc has no FD passing, so FDs travel before the frames, as
+# ``FD_MAGIC`` and a ``FD_TOKEN_LEN``-byte token in one sendmsg(2) carrying
+# them as SCM_RIGHTS (unix(7)); the request names the token in its
+# ``FD_TOKEN_KEY`` metadata and the FDs by their index in that list.
+# ``FD_MAGIC`` read as a ttrpc frame length is over 1 GB, far above any
+# frame, so the server tells a preamble from a plain ttrpc client by peeking.
+FD_MAGIC = b"PSFD"
+FD_TOKEN_LEN = 16
+FD_TOKEN_KEY = "pysandbox-fd-token"
+#: At most this many FDs in one preamble (stdio plus a few mounts).
+MAX_FDS = 64
+
 log = logging.getLogger("pysandbox.control")
 
 FALLBACK_DIRS = ("/var/run", "/run", "/tmp")

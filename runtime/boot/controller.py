@@ -42,7 +42,7 @@ from runtime import spec as ocispec
 from runtime.boot import gofermounts
 from runtime.boot.fdlistener import FDStore
 from runtime.boot.loader import Loader, LoadError
-from runtime.controlclient import FD_TOKEN_KEY
+from runtime.controlsock import FD_TOKEN_KEY
 from runtime.errors import RuntimeFailure, SpecError
 from sentry.kernel import ExitStatus
 from sentry.kernel.signals import SigInfo

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 
-from runtime.controlclient import FD_MAGIC, FD_TOKEN_LEN, MAX_FDS
+from runtime.controlsock import FD_MAGIC, FD_TOKEN_LEN, MAX_FDS
 
 log = logging.getLogger("pysandbox.boot")
 
