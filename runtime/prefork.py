@@ -38,9 +38,11 @@ from runtime.spawn import (
 
 #: What each warm child imports before its request arrives; a name is a
 #: module, or ``module:function`` to call with the ``RuntimeConfig`` after
-#: importing it.
+#: importing it. The gofer's few imports wait for its request: by then the
+#: CLI is only waiting, so they run on its CPU instead of competing with
+#: boot's, which are what a sandbox start waits for.
 PRELOAD: dict[str, tuple[str, ...]] = {
-    "gofer": ("runtime.cli.main", "runtime.cli.gofer", "runtime.gofer.main"),
+    "gofer": (),
     "boot": ("runtime.cli.main", "runtime.cli.boot", "runtime.boot.main:warm_up"),
 }
 
