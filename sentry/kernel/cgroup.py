@@ -11,15 +11,14 @@ its hierarchy's root, as gVisor shows).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: The cgroup v1 hierarchies cgroupfs shows, by hierarchy ID (the names of
 #: their directories and of their /proc/PID/cgroup lines).
 V1_HIERARCHIES: tuple[tuple[int, str], ...] = ((1, "cpu,cpuacct"), (2, "memory"), (3, "pids"))
 
 
-@dataclass(frozen=True)
-class CgroupLimits:
+class CgroupLimits(NamedTuple):
     """A container's linux.resources as cgroupfs shows them (None: not set)."""
 
     memory_limit: int | None = None

@@ -11,8 +11,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sentry.abi.errors import EAGAIN, LinuxError
 from sentry.kernel.cgroup import CgroupRegistry
@@ -38,8 +37,7 @@ log = logging.getLogger("sentry.kernel")
 SENTRY_BUG_STATUS = ExitStatus(code=125)
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessSpec:
+class ProcessSpec(NamedTuple):
     """What the initial process of a sandbox is."""
 
     filename: bytes

@@ -32,8 +32,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class AccessType(enum.IntFlag):
@@ -45,13 +44,28 @@ class AccessType(enum.IntFlag):
     EXECUTE = 4
 
 
-@dataclass(frozen=True, slots=True)
-class SyscallTrap:
+class _FieldlessTrap:
+    """A trap that carries nothing: all instances are equal."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SyscallTrap(_FieldlessTrap):
     """The application executed ``syscall``; see the module docstring for registers."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class FaultTrap:
+
+class FaultTrap(NamedTuple):
     """The application touched ``addr`` with ``access`` and the mirror had no
     mapping allowing it: ``mm`` populates the page or the task gets SIGSEGV."""
 
@@ -59,8 +73,7 @@ class FaultTrap:
     access: AccessType
 
 
-@dataclass(frozen=True, slots=True)
-class SignalTrap:
+class SignalTrap(NamedTuple):
     """A synchronous exception other than a page fault (int3, ud2, divide
     error, a privileged instruction): the kernel delivers ``signo`` to the
     task with ``code`` and ``addr`` as Linux would (gVisor ErrContextSignal)."""
@@ -70,11 +83,12 @@ class SignalTrap:
     addr: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Interrupted:
+class Interrupted(_FieldlessTrap):
     """``Context.interrupt`` was called: the task has kernel work (a signal, a
     stop) before it runs again. Registers are consistent; no instruction was
     lost."""
+
+    __slots__ = ()
 
 
 Trap = SyscallTrap | FaultTrap | SignalTrap | Interrupted

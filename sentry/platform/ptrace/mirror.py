@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.hostsys.mm import PROT_EXEC, PROT_READ, PROT_WRITE
 from sentry.platform import AccessType
@@ -22,8 +22,7 @@ SEGV_ACCERR = 2
 _MAX_INSN = 15
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
+class Mapping(NamedTuple):
     """``[start, end)`` shows MemoryFile bytes from ``offset`` with ``prot``."""
 
     start: int

@@ -23,7 +23,7 @@ the same shape: a short allow list, default kill).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sentry.hostsys.mm import MAP_FIXED, MAP_SHARED
 from sentry.hostsys.proc import (
@@ -76,8 +76,7 @@ STUB_MMAP_FLAGS = MAP_SHARED | MAP_FIXED
 VSYSCALL_IP_HI = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
-class Insn:
+class Insn(NamedTuple):
     """One ``struct sock_filter`` row."""
 
     code: int

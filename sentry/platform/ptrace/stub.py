@@ -6,8 +6,8 @@ import fcntl
 import functools
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sentry.hostsys import ptrace as hptrace
 from sentry.platform.ptrace import seccomp
@@ -42,8 +42,7 @@ PAGE_SIZE = 4096
 _STUB_PATH = Path(__file__).resolve().parent / "stub" / "ptrace_stub"
 
 
-@dataclass(frozen=True, slots=True)
-class StubImage:
+class StubImage(NamedTuple):
     """The stub binary: an open descriptor to exec and its one segment."""
 
     fd: int
