@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from sentry.fsimpl.tmpfs import TmpfsFilesystem
 from sentry.vfs import FSContext, VirtualFilesystem
+from sentry.vfs.context import set_current_task
 from tests.vfs.fakes import FakeCreds
+
+
+@pytest.fixture(autouse=True)
+def _no_current_task_left() -> Iterator[None]:
+    """The syscall handlers these tests call record their fake task as the
+    thread's current task (``sentry.vfs.context``); later tests in the same
+    thread must not find it."""
+    yield
+    set_current_task(None)
 
 
 @pytest.fixture
