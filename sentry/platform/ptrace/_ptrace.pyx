@@ -410,38 +410,11 @@ cdef class Stub:
         by the calling thread (CLONE_PTRACE gives it this thread's tracer,
         options and seized-ness), stopped before its first instruction,
         with an empty signal mask. Returns its Stub."""
-        cdef Stub child
-        cdef long tid
-        cdef int status = 0
-        cdef pid_t got
-        cdef unsigned long long mask = 0
-        tid = self.syscall(SYS_CLONE, CLONE_STUB_THREAD)
+        cdef long tid = self.syscall(SYS_CLONE, CLONE_STUB_THREAD)
         if tid <= 0:
             err = -tid if tid < 0 else 5
             raise OSError(err, f"clone of a thread in stub {self.pid}: {os.strerror(err)}")
-        child = Stub.__new__(Stub)
-        child.pid = self.pid
-        child.tid = <pid_t>tid
-        child.syscall_addr = self.syscall_addr
-        child.tracer = pysb_self()
-        child.template = self.template
-        child.alive = True
-        child.cpu = self.cpu  # clone(2) copies the affinity mask
-        # Its first stop: the SIGSTOP CLONE_PTRACE queues (a TRACEME tracer)
-        # or PTRACE_EVENT_STOP (a seized one). The next restart, with
-        # signal 0, discards the SIGSTOP.
-        with nogil:
-            got = _wait(child.tid, &status)
-        if got < 0:
-            child._raise_errno("waiting for a new stub thread")
-        if not WIFSTOPPED(status):
-            child._note_exit(status)
-            raise StubExitedError(f"new stub thread {tid} died (status {status:#x})")
-        # It inherited the cloning thread's mask (all blocked for the
-        # parked leader): application faults and interrupts must stop it.
-        if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
-            child._raise_errno("PTRACE_SETSIGMASK")
-        return child
+        return self._adopt(self.pid, <pid_t>tid, "thread")
 
     def clone_process(self):
         """Inject clone(CLONE_STUB_PROCESS) and adopt the new process: a
@@ -449,30 +422,39 @@ cdef class Stub:
         whose parent is the Sentry and whose tracer is the calling thread,
         stopped before its first instruction with an empty signal mask.
         Returns its leader's Stub; the caller parks it or kills it."""
-        cdef Stub child
-        cdef long pid
-        cdef int status = 0
-        cdef pid_t got
-        cdef unsigned long long mask = 0
-        pid = self.syscall(SYS_CLONE, CLONE_STUB_PROCESS)
+        cdef long pid = self.syscall(SYS_CLONE, CLONE_STUB_PROCESS)
         if pid <= 0:
             err = -pid if pid < 0 else 5
             raise OSError(err, f"clone of stub {self.pid}: {os.strerror(err)}")
+        return self._adopt(<pid_t>pid, <pid_t>pid, "process")
+
+    cdef Stub _adopt(self, pid_t pid, pid_t tid, str what):
+        """The Stub of thread ``tid`` (of process ``pid``) that this one
+        just cloned, once it has stopped for the first time. Its first stop
+        is the SIGSTOP CLONE_PTRACE queues (a TRACEME tracer) or
+        PTRACE_EVENT_STOP (a seized one); the next restart, with signal 0,
+        discards the SIGSTOP."""
+        cdef Stub child
+        cdef int status = 0
+        cdef pid_t got
+        cdef unsigned long long mask = 0
         child = Stub.__new__(Stub)
-        child.pid = <pid_t>pid
-        child.tid = <pid_t>pid
+        child.pid = pid
+        child.tid = tid
         child.syscall_addr = self.syscall_addr
         child.tracer = pysb_self()
         child.template = self.template
         child.alive = True
-        child.cpu = self.cpu
+        child.cpu = self.cpu  # clone(2) copies the affinity mask
         with nogil:
             got = _wait(child.tid, &status)
         if got < 0:
-            child._raise_errno("waiting for a new stub process")
+            child._raise_errno(f"waiting for a new stub {what}")
         if not WIFSTOPPED(status):
             child._note_exit(status)
-            raise StubExitedError(f"new stub process {pid} died (status {status:#x})")
+            raise StubExitedError(f"new stub {what} {tid} died (status {status:#x})")
+        # It inherited the cloning thread's mask (all blocked for the
+        # parked leader): application faults and interrupts must stop it.
         if pysb_raw_ptrace(PTRACE_SETSIGMASK, child.tid, <void *>8, &mask) < 0:
             child._raise_errno("PTRACE_SETSIGMASK")
         return child
