@@ -44,6 +44,23 @@ def setup() -> Iterator[tuple[PtracePlatform, PtraceAddressSpace, PtraceContext,
         os.close(fd)
 
 
+@pytest.fixture
+def syscall_page() -> Iterator[int]:
+    """A memory file whose first page holds ``syscall`` (for tests that
+    build their own platform)."""
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, PAGE)
+    with mmap.mmap(fd, PAGE) as m:
+        m[0:2] = asm.SYSCALL
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def _started(space: PtraceAddressSpace, ctx: PtraceContext, mem: mmap.mmap, code: bytes) -> int:
     mem[0 : len(code)] = code
     space.map_file(CODE, PAGE, 0, R | X)
@@ -143,15 +160,8 @@ def _tasks(pid: int) -> set[int]:
         return set()
 
 
-def test_stub_thread_is_retired_when_its_tracer_thread_ends() -> None:
-    reason = probe("ptrace")
-    if reason is not None:
-        pytest.skip(reason)
-    fd = os.memfd_create("ptrace-test")
-    os.ftruncate(fd, PAGE)
-    with mmap.mmap(fd, PAGE) as m:
-        m[0:2] = asm.SYSCALL
-    p = PtracePlatform(fd)
+def test_stub_thread_is_retired_when_its_tracer_thread_ends(syscall_page: int) -> None:
+    p = PtracePlatform(syscall_page)
     space = p.new_address_space()
     tids: list[int] = []
 
@@ -175,7 +185,6 @@ def test_stub_thread_is_retired_when_its_tracer_thread_ends() -> None:
     assert _tasks(pid) == {pid, space._live_stub().tid}
     p.close()
     assert _proc_state(pid) is None
-    os.close(fd)
 
 
 _ORPHAN = """
@@ -447,15 +456,8 @@ def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
     space.release()
 
 
-def test_without_spare_stubs_the_platform_starts_its_own() -> None:
-    reason = probe("ptrace")
-    if reason is not None:
-        pytest.skip(reason)
-    fd = os.memfd_create("ptrace-test")
-    os.ftruncate(fd, PAGE)
-    with mmap.mmap(fd, PAGE) as m:
-        m[0:2] = asm.SYSCALL
-    p = PtracePlatform(fd, spare_stubs=0)
+def test_without_spare_stubs_the_platform_starts_its_own(syscall_page: int) -> None:
+    p = PtracePlatform(syscall_page, spare_stubs=0)
     try:
         space = p.new_address_space()
         space.map_file(CODE, PAGE, 0, R | X)
@@ -463,7 +465,6 @@ def test_without_spare_stubs_the_platform_starts_its_own() -> None:
         assert p.pool.ready == 0 and _children() == {space.stub_pid}
     finally:
         p.close()
-        os.close(fd)
 
 
 def _children() -> set[int]:
