@@ -155,7 +155,7 @@ class Loader:
         uts = UTSNamespace(hostname=spec.hostname or "localhost")
         if spec.domainname:
             uts.domainname = spec.domainname
-        table = build_table()
+        table = build_table(lazy=True)
         self.gate = SyscallGate(table)
         self.kernel = Kernel(self.platform, self.memory_file, self.vfs, table, uts=uts)
         # The network namespace boot joined (runtime.network), captured

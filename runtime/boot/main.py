@@ -53,7 +53,7 @@ from typing import Any
 
 from runtime import hostsys, network
 from runtime import spec as ocispec
-from runtime.boot import confine, gofermounts, syscall_filter
+from runtime.boot import codecache, confine, gofermounts, syscall_filter
 from runtime.cli._args import Parser, parse_bool
 from runtime.config import RuntimeConfig
 from runtime.errors import RuntimeFailure, UsageError
@@ -130,12 +130,13 @@ def main(conf: RuntimeConfig, argv: list[str]) -> int:
 
 def warm_up(conf: RuntimeConfig | None) -> None:
     """Import what boot will need before its arguments arrive (a warm
-    child of the CLI, ``runtime.prefork``): the Sentry for ``conf``'s
-    platform (every platform's without one) and ttrpc's threaded server
-    (never anyio or asyncio: the control server needs no event loop)."""
+    child of the CLI, ``runtime.prefork``): the Sentry's core for
+    ``conf``'s platform (every platform's without one) and ttrpc's threaded
+    server; the rest of the Sentry's bytecode is read into
+    ``codecache.CACHE`` for the imports that come after pivot_root."""
     from runtime.boot import controller, fdlistener, loader  # noqa: F401
 
-    syscall_filter.preload(conf.platform if conf is not None else None)
+    codecache.preload(conf.platform if conf is not None else None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -198,7 +199,7 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         device_fd=ns.device_fd if conf.platform == "kvm" else None,
         console_fd=console_fd,
     )
-    syscall_filter.preload(conf.platform)
+    codecache.preload(conf.platform)
 
     if ns.setup_root:
         confine.setup_root()

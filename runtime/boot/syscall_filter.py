@@ -32,14 +32,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import importlib
 import os
-import pkgutil
 import socket
 
 from runtime import hostsys
 from runtime import seccomp as rs
-from runtime.config import PLATFORMS
 from runtime.errors import RuntimeFailure
 from sentry.abi import sysno
 
@@ -172,44 +169,3 @@ def install(stub_fd: int | None) -> None:
     fprog = rs._SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     hostsys.prctl(hostsys.PR_SET_NO_NEW_PRIVS, 1)
     hostsys.prctl(rs.PR_SET_SECCOMP, rs.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
-
-
-_preloaded = False
-
-
-def preload(platform_name: str | None = None) -> None:
-    """Import now what would otherwise be imported lazily after the sandbox
-    lost the host's files (pivot_root): every Sentry module (of the other
-    platforms only with ``platform_name`` None), ttrpc's threaded server
-    and the few stdlib modules used on error paths (never anyio or asyncio:
-    the control server needs no event loop). Once per process (a warm boot
-    child did it before its request arrived)."""
-    global _preloaded
-    if _preloaded:
-        return
-    _preloaded = True
-    import sentry
-
-    skip = {"sentry.strace"}  # --strace is ``python -m sentry run``'s, not boot's
-    if platform_name is not None:
-        skip |= {f"sentry.platform.{p}" for p in PLATFORMS if p != platform_name}
-
-    def walk(path: list[str], prefix: str) -> None:
-        for info in pkgutil.iter_modules(path, prefix):
-            leaf = info.name.rpartition(".")[2]
-            # Build-time only: the cffi builders (parsing their cdefs costs
-            # ~70 ms), the docs generator, the standalone entry point.
-            if info.name in skip or leaf.startswith("_build_") or leaf in ("gendoc", "__main__"):
-                continue
-            module = importlib.import_module(info.name)
-            if info.ispkg:
-                walk(list(module.__path__), info.name + ".")
-
-    walk(list(sentry.__path__), "sentry.")
-    for name in (
-        "ttrpc.sync_server",
-        "traceback",
-        "google.protobuf.empty_pb2",
-        "encodings.idna",
-    ):
-        importlib.import_module(name)

@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     try:
         # The rest of the Sentry, for either platform: what boot would
         # otherwise import in every child before it pivots.
-        importlib.import_module("runtime.boot.syscall_filter").preload()
+        importlib.import_module("runtime.boot.codecache").preload(everything=True)
     except Exception as exc:
         sys.stderr.write(f"pysandbox zygote: cannot preload the Sentry: {exc}\n")
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

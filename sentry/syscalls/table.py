@@ -13,6 +13,7 @@ them with ENOSYS and logs the first call of each.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,6 +39,10 @@ class Entry(NamedTuple):
     handler: Handler | None
     support: Support
     note: str
+    #: The module that registered the handler (``sentry.syscalls.sys_*``):
+    #: ``sentry/syscalls/_index.py`` is generated from it, so that the
+    #: sandbox imports a handler module only when its first call comes.
+    module: str = ""
 
 
 TABLE: dict[int, Entry] = {}
@@ -47,11 +52,12 @@ def syscall(
     nr: int, name: str, support: Support = Support.FULL, note: str = ""
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of syscall ``nr``."""
+    module = sys._getframe(1).f_globals.get("__name__", "")
 
     def register(fn: Handler) -> Handler:
         if nr in TABLE and TABLE[nr].handler is not None:
             raise ValueError(f"syscall {nr} ({name}) registered twice")
-        TABLE[nr] = Entry(nr, name, fn, support, note)
+        TABLE[nr] = Entry(nr, name, fn, support, note, module)
         return fn
 
     return register

@@ -6,7 +6,7 @@ import pytest
 
 from sentry.abi.sysno import NAMES
 from sentry.syscalls import gendoc
-from sentry.syscalls.linux64 import build_table, load_handlers
+from sentry.syscalls.linux64 import DeferredHandler, build_table, load_handlers
 from sentry.syscalls.table import TABLE, Support, syscall
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,11 +65,56 @@ def test_docs_are_fresh():
     assert committed == gendoc.render(), "run scripts/gensyscalls"
 
 
-def test_gendoc_writes_the_file(tmp_path):
-    out = tmp_path / "s.md"
+def test_index_is_fresh():
+    committed = (REPO / "sentry" / "syscalls" / "_index.py").read_text()
+    assert committed == gendoc.render_index(), "run scripts/gensyscalls"
+
+
+def test_gendoc_writes_the_files(tmp_path):
+    out, index = tmp_path / "s.md", tmp_path / "i.py"
     proc = subprocess.run(
-        [sys.executable, "-m", "sentry.syscalls.gendoc", str(out)],
+        [sys.executable, "-m", "sentry.syscalls.gendoc", str(out), str(index)],
         capture_output=True, text=True, check=False, cwd=REPO,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == gendoc.render()
+    assert index.read_text() == gendoc.render_index()
+
+
+def test_lazy_table_matches_the_eager_one():
+    eager, lazy = build_table(), build_table(lazy=True)
+    assert lazy.names == eager.names
+    for nr, handler in enumerate(eager.handlers):
+        assert (lazy.handlers[nr] is None) == (handler is None), nr
+
+
+def test_a_deferred_slot_binds_its_handler_at_the_first_call():
+    load_handlers()
+    table = build_table()
+    deferred = DeferredHandler(table, 39, "sys_process")
+    table.handlers[39] = deferred
+
+    class Task:
+        tgid = 1234
+
+    assert deferred(Task(), (0, 0, 0, 0, 0, 0)) == 1234
+    assert table.handlers[39] is TABLE[39].handler
+
+
+def test_a_deferred_slot_leaves_a_wrapper_in_place():
+    """The pause gate swaps slots for wrappers; binding must not undo that."""
+    table = build_table()
+    deferred = DeferredHandler(table, 39, "sys_process")
+
+    def gate(t, args):
+        return deferred(t, args)
+
+    table.handlers[39] = gate
+    assert deferred.resolve() is TABLE[39].handler
+    assert table.handlers[39] is gate
+
+
+def test_a_stale_index_is_a_clear_error():
+    table = build_table()
+    with pytest.raises(RuntimeError, match="did not register syscall 39"):
+        DeferredHandler(table, 39, "sys_uname").resolve()
