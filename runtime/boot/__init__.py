@@ -13,5 +13,7 @@ contract); the CLI reaches it through importlib (``runtime.cli.boot``).
   passes before its frames;
 - ``gofermounts``: the gofer's root and mount FDs; ``specmounts``: the
   spec's mounts as Sentry file systems;
-- ``freeze``: pause/resume at system-call boundaries.
+- ``freeze``: pause/resume at system-call boundaries;
+- ``codecache``: the Sentry modules imported after pivot_root (the syscall
+  handlers, bound at their first call), served from bytecode read before.
 """
