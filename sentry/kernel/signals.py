@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import struct
 import threading
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from sentry.kernel.waiter import WaitQueue
@@ -90,13 +89,43 @@ class SignalHandlers:
             return old
 
 
-@dataclass(slots=True)
 class AltStack:
     """``stack_t`` of sigaltstack(2)."""
 
-    sp: int = 0
-    flags: int = SS_DISABLE
-    size: int = 0
+    __slots__ = ("flags", "size", "sp")
+
+    sp: int
+    flags: int
+    size: int
+
+    def __init__(
+        self,
+        sp: int = 0,
+        flags: int = SS_DISABLE,
+        size: int = 0,
+    ) -> None:
+        self.sp = sp
+        self.flags = flags
+        self.size = size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AltStack) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.sp,
+            self.flags,
+            self.size,
+        ) == (
+            other.sp,
+            other.flags,
+            other.size,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("sp", "flags", "size"))
+        return f"AltStack({fields})"
 
 
 SIGTSTP = 20
