@@ -5,8 +5,8 @@ gives every other Linux number an ``unimplemented`` row (gVisor
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
-from pathlib import Path
 
 from sentry.abi.sysno import NAMES
 from sentry.kernel.syscall_table import SyscallTable
@@ -19,8 +19,8 @@ def load_handlers() -> dict[int, Entry]:
     """Import every handler module once; returns the registry (number -> Entry)."""
     global _loaded
     if not _loaded:
-        here = Path(__file__).parent
-        for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
+        here = os.path.dirname(__file__)  # not pathlib: ~5 ms of imports at start
+        for info in sorted(pkgutil.iter_modules([here]), key=lambda m: m.name):
             if info.name.startswith("sys_"):
                 importlib.import_module(f"sentry.syscalls.{info.name}")
         for nr, name in NAMES.items():
