@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
@@ -44,15 +44,54 @@ def _check_handler(where: str, handler: object, *, sync: bool) -> None:
 MethodSpec = tuple[type[Message], type[Message], Handler]
 
 
-class Method(NamedTuple):
+class Method:
     """One method; streaming ones get a ServerStream instead of a request."""
+
+    __slots__ = (
+        "client_streaming",
+        "handler",
+        "name",
+        "request_type",
+        "response_type",
+        "server_streaming",
+    )
 
     name: str
     request_type: type[Message]
     response_type: type[Message]
     handler: Handler | None
-    client_streaming: bool = False
-    server_streaming: bool = False
+    client_streaming: bool
+    server_streaming: bool
+
+    def __init__(  # noqa: PLR0917 - positional, as the NamedTuple's were
+        self,
+        name: str,
+        request_type: type[Message],
+        response_type: type[Message],
+        handler: Handler | None,
+        client_streaming: bool = False,
+        server_streaming: bool = False,
+    ) -> None:
+        self.name = name
+        self.request_type = request_type
+        self.response_type = response_type
+        self.handler = handler
+        self.client_streaming = client_streaming
+        self.server_streaming = server_streaming
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in (
+                "name",
+                "request_type",
+                "response_type",
+                "handler",
+                "client_streaming",
+                "server_streaming",
+            )
+        )
+        return f"Method({fields})"
 
     @property
     def streaming(self) -> bool:

@@ -59,13 +59,33 @@ DEFAULT_IGNORED = frozenset({17, 18, 23, 28})
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 
 
-class SigAction(NamedTuple):
+class SigAction:
     """``struct sigaction`` as the kernel stores it (x86_64 kernel layout)."""
 
-    handler: int = SIG_DFL
-    flags: int = 0
-    restorer: int = 0
-    mask: int = 0
+    __slots__ = ("flags", "handler", "mask", "restorer")
+
+    handler: int
+    flags: int
+    restorer: int
+    mask: int
+
+    def __init__(
+        self,
+        handler: int = SIG_DFL,
+        flags: int = 0,
+        restorer: int = 0,
+        mask: int = 0,
+    ) -> None:
+        self.handler = handler
+        self.flags = flags
+        self.restorer = restorer
+        self.mask = mask
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("handler", "flags", "restorer", "mask")
+        )
+        return f"SigAction({fields})"
 
 
 class SignalHandlers:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 #: The six raw argument registers (rdi, rsi, rdx, r10, r8, r9).
 SyscallArgs = tuple[int, int, int, int, int, int]
@@ -30,14 +30,36 @@ class Support(enum.Enum):
     UNIMPLEMENTED = "unimplemented"  # ENOSYS
 
 
-class Entry(NamedTuple):
+class Entry:
     """One row of the table."""
+
+    __slots__ = ("handler", "name", "note", "nr", "support")
 
     nr: int
     name: str
     handler: Handler | None
     support: Support
     note: str
+
+    def __init__(
+        self,
+        nr: int,
+        name: str,
+        handler: Handler | None,
+        support: Support,
+        note: str,
+    ) -> None:
+        self.nr = nr
+        self.name = name
+        self.handler = handler
+        self.support = support
+        self.note = note
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("nr", "name", "handler", "support", "note")
+        )
+        return f"Entry({fields})"
 
 
 TABLE: dict[int, Entry] = {}
