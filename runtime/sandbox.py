@@ -24,7 +24,6 @@ import select
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import cgroups, console, controlsock, network, spawn
@@ -50,56 +49,135 @@ class SignalMode(enum.Enum):
     FOREGROUND = "foreground"  # the foreground process group of its TTY
 
 
-@dataclass
 class CreateArgs:
-    """What ``create`` hands to the sandbox (seed ``sandbox.Args``)."""
+    """What ``create`` hands to the sandbox (seed ``sandbox.Args``).
+
+    (The records on ``create``'s path are plain classes: defining a
+    dataclass costs every start ~0.5 ms, importing ``dataclasses`` more.)
+    """
 
     container_id: str
     spec: Spec
     bundle: str
-    console_socket: str = ""
-    stdio: tuple[int, int, int] = (0, 1, 2)
+    console_socket: str
+    stdio: tuple[int, int, int]
     # With process.terminal and no console socket: the host pty replica the
     # caller made (it keeps the master and relays it, ``run`` in the
     # foreground). The sandbox gets a copy; the caller still closes its own.
-    terminal_fd: int = -1
+    terminal_fd: int
     # The sandbox dies with its caller (``run`` without --detach).
-    attached: bool = False
-    preserve_fds: int = 0
+    attached: bool
+    preserve_fds: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        container_id: str,
+        spec: Spec,
+        bundle: str,
+        console_socket: str = "",
+        stdio: tuple[int, int, int] = (0, 1, 2),
+        terminal_fd: int = -1,
+        attached: bool = False,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.container_id = container_id
+        self.spec = spec
+        self.bundle = bundle
+        self.console_socket = console_socket
+        self.stdio = stdio
+        self.terminal_fd = terminal_fd
+        self.attached = attached
+        self.preserve_fds = preserve_fds
 
 
-@dataclass
 class ExecArgs:
     """A process to run in a running container (seed ``control.ExecArgs``)."""
 
     process: Process
-    console_socket: str = ""
-    detach: bool = False
-    stdio: tuple[int, int, int] = (0, 1, 2)
+    console_socket: str
+    detach: bool
+    stdio: tuple[int, int, int]
     # As CreateArgs.terminal_fd: the caller's pty replica for process.terminal.
-    terminal_fd: int = -1
+    terminal_fd: int
+
+    def __init__(
+        self,
+        process: Process,
+        console_socket: str = "",
+        detach: bool = False,
+        stdio: tuple[int, int, int] = (0, 1, 2),
+        terminal_fd: int = -1,
+    ) -> None:
+        self.process = process
+        self.console_socket = console_socket
+        self.detach = detach
+        self.stdio = stdio
+        self.terminal_fd = terminal_fd
 
 
-@dataclass
 class Sandbox:
     """A sandbox process, persisted in every container record of its pod.
 
     Immutable once created (seed: "a copy of it is saved for each
-    container").
+    container"). Two are equal when their persisted fields are.
     """
 
     id: str
-    process: ProcessRef | None = None
-    control_socket: str = ""
-    cgroup: dict[str, Any] | None = None
-    original_oom_score_adj: int = 0
-    pod_name: str = ""
-    pod_namespace: str = ""
+    process: ProcessRef | None
+    control_socket: str
+    cgroup: dict[str, Any] | None
+    original_oom_score_adj: int
+    pod_name: str
+    pod_namespace: str
     # The root container's gofer (it exits once the sandbox closes its
     # connections; destroy kills it if it has not).
-    gofer: ProcessRef | None = None
+    gofer: ProcessRef | None
     # Not persisted: whether this process spawned (and so can reap) it.
-    child: bool = field(default=False, compare=False)
+    child: bool
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        id: str,
+        process: ProcessRef | None = None,
+        control_socket: str = "",
+        cgroup: dict[str, Any] | None = None,
+        original_oom_score_adj: int = 0,
+        pod_name: str = "",
+        pod_namespace: str = "",
+        gofer: ProcessRef | None = None,
+        child: bool = False,
+    ) -> None:
+        self.id = id
+        self.process = process
+        self.control_socket = control_socket
+        self.cgroup = cgroup
+        self.original_oom_score_adj = original_oom_score_adj
+        self.pod_name = pod_name
+        self.pod_namespace = pod_namespace
+        self.gofer = gofer
+        self.child = child
+
+    def _persisted(self) -> tuple[Any, ...]:
+        return (
+            self.id,
+            self.process,
+            self.control_socket,
+            self.cgroup,
+            self.original_oom_score_adj,
+            self.pod_name,
+            self.pod_namespace,
+            self.gofer,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sandbox):
+            return NotImplemented
+        return self._persisted() == other._persisted()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"Sandbox{(*self._persisted(), self.child)!r}"
 
     # ---------------------------------------------------------- persistence
 

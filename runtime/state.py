@@ -17,7 +17,6 @@ recycled by an unrelated process is never mistaken for our sandbox.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import errno
 import fcntl
@@ -25,8 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.config import DEFAULT_ROOT
 from runtime.errors import ContainerExists, ContainerNotExist, RuntimeFailure
@@ -60,9 +58,13 @@ def proc_start_time(pid: int, proc: str = "/proc") -> int | None:
     return int(rest[22 - 3])
 
 
-@dataclass(frozen=True)
-class ProcessRef:
-    """A host process named by (pid, start time)."""
+class ProcessRef(NamedTuple):
+    """A host process named by (pid, start time).
+
+    A NamedTuple rather than a frozen dataclass: every start defines it,
+    and a frozen dataclass costs ~1 ms to define (``dataclasses`` several
+    more to import).
+    """
 
     pid: int
     start_time: int
@@ -84,7 +86,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass
 class ContainerRecord:
     """What we persist about one container.
 
@@ -97,15 +98,53 @@ class ContainerRecord:
     id: str
     bundle: str
     rootfs: str
-    status: Status = Status.CREATING
-    process: ProcessRef | None = None
-    created: str = field(default_factory=_now)
-    owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    sandbox_id: str = ""
-    sandbox: dict[str, Any] = field(default_factory=dict)
-    spec: dict[str, Any] = field(default_factory=dict)
-    exit_status: int | None = None
+    status: Status
+    process: ProcessRef | None
+    created: str
+    owner: str
+    annotations: dict[str, str]
+    sandbox_id: str
+    sandbox: dict[str, Any]
+    spec: dict[str, Any]
+    exit_status: int | None
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        id: str,
+        bundle: str,
+        rootfs: str,
+        status: Status = Status.CREATING,
+        process: ProcessRef | None = None,
+        created: str | None = None,
+        owner: str = "",
+        annotations: dict[str, str] | None = None,
+        sandbox_id: str = "",
+        sandbox: dict[str, Any] | None = None,
+        spec: dict[str, Any] | None = None,
+        exit_status: int | None = None,
+    ) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.status = status
+        self.process = process
+        self.created = _now() if created is None else created
+        self.owner = owner
+        self.annotations = {} if annotations is None else annotations
+        self.sandbox_id = sandbox_id
+        self.sandbox = {} if sandbox is None else sandbox
+        self.spec = {} if spec is None else spec
+        self.exit_status = exit_status
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContainerRecord):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"ContainerRecord({self.to_json()!r})"
 
     @property
     def pid(self) -> int:
@@ -136,9 +175,22 @@ class ContainerRecord:
         return state
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["status"] = self.status.value
-        return d
+        """The persisted form (``from_json`` reverses it). Its dicts are
+        copies one level deep: the caller serialises it at once."""
+        return {
+            "id": self.id,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "status": self.status.value,
+            "process": self.process._asdict() if self.process is not None else None,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": dict(self.annotations),
+            "sandbox_id": self.sandbox_id,
+            "sandbox": dict(self.sandbox),
+            "spec": dict(self.spec),
+            "exit_status": self.exit_status,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ContainerRecord:

@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf import empty_pb2
@@ -63,21 +62,47 @@ def _err(code: Code, message: str) -> TTRPCError:
     return TTRPCError(code, message)
 
 
-@dataclass
 class Subcontainer:
     """A second container of the pod: its own mount namespace (root) and
-    gofer connections, its init started by StartSubcontainer."""
+    gofer connections, its init started by StartSubcontainer.
+
+    (Boot's records are plain classes: defining a dataclass costs every
+    sandbox start ~0.5 ms, and importing ``dataclasses`` several more.)"""
 
     id: str
     root: Any
     process: Any  # loader.Container
     gofers: list[socket.socket]
-    state: str = "created"
-    task: Any = None
-    exit_status: ExitStatus | None = None
-    exited_at: float = 0.0
-    killed: ExitStatus | None = None
-    exited: threading.Event = field(default_factory=threading.Event)
+    state: str
+    task: Any
+    exit_status: ExitStatus | None
+    exited_at: float
+    killed: ExitStatus | None
+    exited: threading.Event
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        id: str,
+        root: Any,
+        process: Any,
+        gofers: list[socket.socket],
+        state: str = "created",
+        task: Any = None,
+        exit_status: ExitStatus | None = None,
+        exited_at: float = 0.0,
+        killed: ExitStatus | None = None,
+        exited: threading.Event | None = None,
+    ) -> None:
+        self.id = id
+        self.root = root
+        self.process = process
+        self.gofers = gofers
+        self.state = state
+        self.task = task
+        self.exit_status = exit_status
+        self.exited_at = exited_at
+        self.killed = killed
+        self.exited = threading.Event() if exited is None else exited
 
     def close(self) -> None:
         """Close its gofer connections: its gofer then exits."""
@@ -86,18 +111,37 @@ class Subcontainer:
         self.gofers = []
 
 
-@dataclass
 class ExecProcess:
     """One process started by Execute, until its exit is collected."""
 
     container_id: str
     task: Any
     args: tuple[str, ...]
-    console: Any = None  # its HostConsole when it runs on a terminal
-    exit_status: ExitStatus | None = None
-    exited_at: float = 0.0
-    killed: ExitStatus | None = None
-    exited: threading.Event = field(default_factory=threading.Event)
+    console: Any  # its HostConsole when it runs on a terminal
+    exit_status: ExitStatus | None
+    exited_at: float
+    killed: ExitStatus | None
+    exited: threading.Event
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        container_id: str,
+        task: Any,
+        args: tuple[str, ...],
+        console: Any = None,
+        exit_status: ExitStatus | None = None,
+        exited_at: float = 0.0,
+        killed: ExitStatus | None = None,
+        exited: threading.Event | None = None,
+    ) -> None:
+        self.container_id = container_id
+        self.task = task
+        self.args = args
+        self.console = console
+        self.exit_status = exit_status
+        self.exited_at = exited_at
+        self.killed = killed
+        self.exited = threading.Event() if exited is None else exited
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])

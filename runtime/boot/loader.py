@@ -19,7 +19,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from runtime import capabilities
@@ -114,14 +113,20 @@ def environment(process: ocispec.Process) -> list[bytes]:
     return env
 
 
-@dataclass
 class Container:
     """The root container's init as the Sentry will start it."""
 
     spec: ProcessSpec
     args: tuple[str, ...]
     #: Its terminal when the process has one (``process.terminal``).
-    console: HostConsole | None = None
+    console: HostConsole | None
+
+    def __init__(
+        self, spec: ProcessSpec, args: tuple[str, ...], console: HostConsole | None = None
+    ) -> None:
+        self.spec = spec
+        self.args = args
+        self.console = console
 
 
 class Loader:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import IO
 
 from runtime.config import RuntimeConfig
@@ -22,13 +21,21 @@ from runtime.spawn import Process, spawn_self
 from runtime.spec import CONFIG_FILE, Spec
 
 
-@dataclass
 class Gofer:
-    """A running gofer and the ends the sandbox will receive."""
+    """A running gofer and the ends the sandbox will receive.
+
+    (A plain class: defining a dataclass costs every sandbox start ~0.5 ms.)"""
 
     process: Process
     mounts_fd: int  # read end: the resolved mounts JSON
-    sockets: list[socket.socket] = field(default_factory=list)  # root first
+    sockets: list[socket.socket]  # root first
+
+    def __init__(
+        self, process: Process, mounts_fd: int, sockets: list[socket.socket] | None = None
+    ) -> None:
+        self.process = process
+        self.mounts_fd = mounts_fd
+        self.sockets = [] if sockets is None else sockets
 
     def close(self) -> None:
         """Kill the gofer (if still running), reap it, close our ends."""

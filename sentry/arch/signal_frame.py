@@ -16,7 +16,6 @@ Layout, from the frame address (``rsp`` when the handler starts, so that
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from sentry.arch._registers import Registers
 
@@ -52,12 +51,30 @@ REDZONE = 128
 FIX_EFLAGS = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000
 
 
-class BuiltFrame(NamedTuple):
+class BuiltFrame:
     """Where the frame goes and the bytes to write there."""
+
+    __slots__ = ("data", "fpstate_addr", "frame_addr")
 
     frame_addr: int
     data: bytes
     fpstate_addr: int
+
+    def __init__(
+        self,
+        frame_addr: int,
+        data: bytes,
+        fpstate_addr: int,
+    ) -> None:
+        self.frame_addr = frame_addr
+        self.data = data
+        self.fpstate_addr = fpstate_addr
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("frame_addr", "data", "fpstate_addr")
+        )
+        return f"BuiltFrame({fields})"
 
 
 def fp_image_for_frame(fp: bytes) -> bytes:
@@ -109,13 +126,33 @@ def build_frame(
     return BuiltFrame(frame, bytes(data), fp_addr)
 
 
-class RestoredContext(NamedTuple):
+class RestoredContext:
     """What rt_sigreturn reads back from a ucontext."""
+
+    __slots__ = ("altstack", "fpstate_addr", "gprs", "mask")
 
     gprs: dict[str, int]
     mask: int
     altstack: tuple[int, int, int]
     fpstate_addr: int
+
+    def __init__(
+        self,
+        gprs: dict[str, int],
+        mask: int,
+        altstack: tuple[int, int, int],
+        fpstate_addr: int,
+    ) -> None:
+        self.gprs = gprs
+        self.mask = mask
+        self.altstack = altstack
+        self.fpstate_addr = fpstate_addr
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("gprs", "mask", "altstack", "fpstate_addr")
+        )
+        return f"RestoredContext({fields})"
 
 
 def parse_ucontext(raw: bytes) -> RestoredContext:

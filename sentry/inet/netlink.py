@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
 
 from sentry.abi.errors import error_for, from_oserror
 
@@ -34,14 +33,49 @@ _IFINFOMSG = struct.Struct("=BxHiII")
 _RTATTR = struct.Struct("=HH")
 
 
-@dataclass(frozen=True)
 class LinkMessage:
     """One RTM_NEWLINK answer: the ifinfomsg header and its attributes."""
+
+    __slots__ = ("attrs", "flags", "index", "type")
 
     index: int
     type: int
     flags: int
     attrs: dict[int, bytes]
+
+    def __init__(
+        self,
+        index: int,
+        type: int,
+        flags: int,
+        attrs: dict[int, bytes],
+    ) -> None:
+        self.index = index
+        self.type = type
+        self.flags = flags
+        self.attrs = attrs
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LinkMessage) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.index,
+            self.type,
+            self.flags,
+            self.attrs,
+        ) == (
+            other.index,
+            other.type,
+            other.flags,
+            other.attrs,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.type, self.flags, self.attrs))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("index", "type", "flags", "attrs"))
+        return f"LinkMessage({fields})"
 
 
 def _align(n: int) -> int:

@@ -8,7 +8,6 @@ import re
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from sentry.abi.errors import ENOENT, from_oserror
@@ -34,9 +33,20 @@ SOCKET_TABLES = ("raw", "raw6", "tcp", "tcp6", "udp", "udp6")
 _INODE_FIELD = 9
 
 
-@dataclass(frozen=True)
 class Interface:
     """One link of the namespace, as RTM_NEWLINK describes it."""
+
+    __slots__ = (
+        "address",
+        "broadcast",
+        "flags",
+        "index",
+        "mtu",
+        "name",
+        "operstate",
+        "tx_queue_len",
+        "type",
+    )
 
     index: int
     name: str
@@ -46,7 +56,86 @@ class Interface:
     address: bytes
     broadcast: bytes
     operstate: int
-    tx_queue_len: int = 0
+    tx_queue_len: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        index: int,
+        name: str,
+        type: int,
+        flags: int,
+        mtu: int,
+        address: bytes,
+        broadcast: bytes,
+        operstate: int,
+        tx_queue_len: int = 0,
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.type = type
+        self.flags = flags
+        self.mtu = mtu
+        self.address = address
+        self.broadcast = broadcast
+        self.operstate = operstate
+        self.tx_queue_len = tx_queue_len
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Interface) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.index,
+            self.name,
+            self.type,
+            self.flags,
+            self.mtu,
+            self.address,
+            self.broadcast,
+            self.operstate,
+            self.tx_queue_len,
+        ) == (
+            other.index,
+            other.name,
+            other.type,
+            other.flags,
+            other.mtu,
+            other.address,
+            other.broadcast,
+            other.operstate,
+            other.tx_queue_len,
+        )
+
+    def __hash__(self) -> int:
+        return hash(
+            (
+                self.index,
+                self.name,
+                self.type,
+                self.flags,
+                self.mtu,
+                self.address,
+                self.broadcast,
+                self.operstate,
+                self.tx_queue_len,
+            )
+        )
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in (
+                "index",
+                "name",
+                "type",
+                "flags",
+                "mtu",
+                "address",
+                "broadcast",
+                "operstate",
+                "tx_queue_len",
+            )
+        )
+        return f"Interface({fields})"
 
     @classmethod
     def from_message(cls, m: netlink.LinkMessage) -> Interface:

@@ -24,7 +24,6 @@ with bit 2 set for a thread clock; which is PROF (user+system), VIRT
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.errors import EINVAL
@@ -120,14 +119,50 @@ def running_threads(tg: ThreadGroup) -> int:
     return sum(1 for t in list(tg.tasks) if t.cpu.state != BLOCKED)
 
 
-@dataclass(slots=True)
 class Usage:
     """What ``struct rusage`` reports (kernel/sys.c getrusage)."""
 
-    user_ns: int = 0
-    sys_ns: int = 0
-    maxrss_kb: int = 0
-    minflt: int = 0
+    __slots__ = ("maxrss_kb", "minflt", "sys_ns", "user_ns")
+
+    user_ns: int
+    sys_ns: int
+    maxrss_kb: int
+    minflt: int
+
+    def __init__(
+        self,
+        user_ns: int = 0,
+        sys_ns: int = 0,
+        maxrss_kb: int = 0,
+        minflt: int = 0,
+    ) -> None:
+        self.user_ns = user_ns
+        self.sys_ns = sys_ns
+        self.maxrss_kb = maxrss_kb
+        self.minflt = minflt
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Usage) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.user_ns,
+            self.sys_ns,
+            self.maxrss_kb,
+            self.minflt,
+        ) == (
+            other.user_ns,
+            other.sys_ns,
+            other.maxrss_kb,
+            other.minflt,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("user_ns", "sys_ns", "maxrss_kb", "minflt")
+        )
+        return f"Usage({fields})"
 
     def add(self, other: Usage) -> None:
         """Accumulate a reaped child (kernel/exit.c wait_task_zombie: times

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 #: Capabilities the Sentry checks (include/uapi/linux/capability.h).
 CAP_CHOWN = 0
 CAP_DAC_OVERRIDE = 1
@@ -29,25 +27,120 @@ CAP_LAST_CAP = 40
 ALL_CAPS = (1 << (CAP_LAST_CAP + 1)) - 1
 
 
-@dataclass(slots=True)
 class Credentials:
     """Real, effective, saved and file-system ids, groups and capabilities.
 
     Capabilities are held in the user namespace of the sandbox; the sandbox
     cannot reach the host with them (every syscall is served by the Sentry)."""
 
-    uid: int = 0
-    euid: int = 0
-    suid: int = 0
-    fsuid: int = 0
-    gid: int = 0
-    egid: int = 0
-    sgid: int = 0
-    fsgid: int = 0
-    groups: tuple[int, ...] = ()
-    effective_caps: int = ALL_CAPS
-    permitted_caps: int = ALL_CAPS
-    bounding_caps: int = field(default=ALL_CAPS)
+    __slots__ = (
+        "bounding_caps",
+        "effective_caps",
+        "egid",
+        "euid",
+        "fsgid",
+        "fsuid",
+        "gid",
+        "groups",
+        "permitted_caps",
+        "sgid",
+        "suid",
+        "uid",
+    )
+
+    uid: int
+    euid: int
+    suid: int
+    fsuid: int
+    gid: int
+    egid: int
+    sgid: int
+    fsgid: int
+    groups: tuple[int, ...]
+    effective_caps: int
+    permitted_caps: int
+    bounding_caps: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        uid: int = 0,
+        euid: int = 0,
+        suid: int = 0,
+        fsuid: int = 0,
+        gid: int = 0,
+        egid: int = 0,
+        sgid: int = 0,
+        fsgid: int = 0,
+        groups: tuple[int, ...] = (),
+        effective_caps: int = ALL_CAPS,
+        permitted_caps: int = ALL_CAPS,
+        bounding_caps: int = ALL_CAPS,
+    ) -> None:
+        self.uid = uid
+        self.euid = euid
+        self.suid = suid
+        self.fsuid = fsuid
+        self.gid = gid
+        self.egid = egid
+        self.sgid = sgid
+        self.fsgid = fsgid
+        self.groups = groups
+        self.effective_caps = effective_caps
+        self.permitted_caps = permitted_caps
+        self.bounding_caps = bounding_caps
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.uid,
+            self.euid,
+            self.suid,
+            self.fsuid,
+            self.gid,
+            self.egid,
+            self.sgid,
+            self.fsgid,
+            self.groups,
+            self.effective_caps,
+            self.permitted_caps,
+            self.bounding_caps,
+        ) == (
+            other.uid,
+            other.euid,
+            other.suid,
+            other.fsuid,
+            other.gid,
+            other.egid,
+            other.sgid,
+            other.fsgid,
+            other.groups,
+            other.effective_caps,
+            other.permitted_caps,
+            other.bounding_caps,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in (
+                "uid",
+                "euid",
+                "suid",
+                "fsuid",
+                "gid",
+                "egid",
+                "sgid",
+                "fsgid",
+                "groups",
+                "effective_caps",
+                "permitted_caps",
+                "bounding_caps",
+            )
+        )
+        return f"Credentials({fields})"
 
     @classmethod
     def for_ids(cls, uid: int, gid: int, groups: tuple[int, ...] = ()) -> Credentials:
@@ -62,4 +155,17 @@ class Credentials:
 
     def copy(self) -> Credentials:
         """An independent copy (credentials are replaced, never shared mutably)."""
-        return replace(self)
+        return Credentials(
+            self.uid,
+            self.euid,
+            self.suid,
+            self.fsuid,
+            self.gid,
+            self.egid,
+            self.sgid,
+            self.fsgid,
+            self.groups,
+            self.effective_caps,
+            self.permitted_caps,
+            self.bounding_caps,
+        )

@@ -9,7 +9,7 @@ takes over the leader's pid."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sentry.abi.mm import PAGE_SIZE
 from sentry.arch import Registers
@@ -27,9 +27,23 @@ if TYPE_CHECKING:
 O_RDONLY = 0
 
 
-class _OpenedExec(NamedTuple):
+class _OpenedExec:
+    __slots__ = ("mappable", "path")
+
     mappable: Mappable
     path: str
+
+    def __init__(
+        self,
+        mappable: Mappable,
+        path: str,
+    ) -> None:
+        self.mappable = mappable
+        self.path = path
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("mappable", "path"))
+        return f"_OpenedExec({fields})"
 
 
 def _opener(t: Task, fs: Any) -> ExecOpener:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sentry.abi.errors import EAGAIN, EINTR, EINVAL, LinuxError
 from sentry.kernel.cputime import enter_blocked, leave_blocked
@@ -77,14 +77,37 @@ SUPPORTED = (
 THREAD_ONLY = CLONE_FILES | CLONE_FS
 
 
-class CloneArgs(NamedTuple):
+class CloneArgs:
     """clone(2)/clone3(2) arguments."""
 
+    __slots__ = ("child_tid", "flags", "parent_tid", "stack", "tls")
+
     flags: int
-    stack: int = 0
-    parent_tid: int = 0
-    child_tid: int = 0
-    tls: int = 0
+    stack: int
+    parent_tid: int
+    child_tid: int
+    tls: int
+
+    def __init__(
+        self,
+        flags: int,
+        stack: int = 0,
+        parent_tid: int = 0,
+        child_tid: int = 0,
+        tls: int = 0,
+    ) -> None:
+        self.flags = flags
+        self.stack = stack
+        self.parent_tid = parent_tid
+        self.child_tid = child_tid
+        self.tls = tls
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("flags", "stack", "parent_tid", "child_tid", "tls")
+        )
+        return f"CloneArgs({fields})"
 
 
 def check_flags(flags: int) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 from sentry.abi.errors import EAGAIN, LinuxError
 from sentry.kernel.cgroup import CgroupRegistry
@@ -37,8 +37,10 @@ log = logging.getLogger("sentry.kernel")
 SENTRY_BUG_STATUS = ExitStatus(code=125)
 
 
-class ProcessSpec(NamedTuple):
+class ProcessSpec:
     """What the initial process of a sandbox is."""
+
+    __slots__ = ("argv", "creds", "ctty", "envp", "fd_table", "filename", "fs", "rlimits")
 
     filename: bytes
     argv: list[bytes]
@@ -50,7 +52,34 @@ class ProcessSpec(NamedTuple):
     #: A terminal's JobControl to make the controlling terminal of the new
     #: process's session, with its group in the foreground, before it runs
     #: (a container's console: gVisor's ``CreateProcessArgs.TTY``).
-    ctty: Any = None
+    ctty: Any
+
+    def __init__(  # noqa: PLR0917 - positional, as the NamedTuple's were
+        self,
+        filename: bytes,
+        argv: list[bytes],
+        envp: list[bytes],
+        creds: Credentials,
+        fd_table: Any,
+        fs: Any,
+        rlimits: RLimits,
+        ctty: Any = None,
+    ) -> None:
+        self.filename = filename
+        self.argv = argv
+        self.envp = envp
+        self.creds = creds
+        self.fd_table = fd_table
+        self.fs = fs
+        self.rlimits = rlimits
+        self.ctty = ctty
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("filename", "argv", "envp", "creds", "fd_table", "fs", "rlimits", "ctty")
+        )
+        return f"ProcessSpec({fields})"
 
 
 class Kernel(ThreadExit):

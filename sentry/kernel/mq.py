@@ -27,7 +27,6 @@ import itertools
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from sentry.abi.errors import (
@@ -78,30 +77,111 @@ _MAX_SLEEP = 3600.0
 MQ_ATTR = struct.Struct("<4q32x")
 
 
-@dataclass
 class Limits:
     """The namespace's /proc/sys/fs/mqueue values."""
 
-    queues_max: int = DFLT_QUEUESMAX
-    msg_max: int = DFLT_MSGMAX
-    msgsize_max: int = DFLT_MSGSIZEMAX
-    msg_default: int = DFLT_MSGMAX
-    msgsize_default: int = DFLT_MSGSIZEMAX
+    queues_max: int
+    msg_max: int
+    msgsize_max: int
+    msg_default: int
+    msgsize_default: int
+
+    def __init__(
+        self,
+        queues_max: int = DFLT_QUEUESMAX,
+        msg_max: int = DFLT_MSGMAX,
+        msgsize_max: int = DFLT_MSGSIZEMAX,
+        msg_default: int = DFLT_MSGMAX,
+        msgsize_default: int = DFLT_MSGSIZEMAX,
+    ) -> None:
+        self.queues_max = queues_max
+        self.msg_max = msg_max
+        self.msgsize_max = msgsize_max
+        self.msg_default = msg_default
+        self.msgsize_default = msgsize_default
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Limits) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.queues_max,
+            self.msg_max,
+            self.msgsize_max,
+            self.msg_default,
+            self.msgsize_default,
+        ) == (
+            other.queues_max,
+            other.msg_max,
+            other.msgsize_max,
+            other.msg_default,
+            other.msgsize_default,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("queues_max", "msg_max", "msgsize_max", "msg_default", "msgsize_default")
+        )
+        return f"Limits({fields})"
 
 
-@dataclass
 class Notification:
     """A process's mq_notify registration (``struct sigevent`` subset)."""
 
     tgid: int
     notify: int  # SIGEV_SIGNAL or SIGEV_NONE
-    signo: int = 0
-    value: int = 0
+    signo: int
+    value: int
     #: The registering process, to send the signal to (a ThreadGroup).
-    owner: Any = None
+    owner: Any
     #: Its address space when it registered: an execve since (a new mm)
     #: stops the signal, as Linux's notify_self_exec_id check does.
-    mm: Any = None
+    mm: Any
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        tgid: int,
+        notify: int,
+        signo: int = 0,
+        value: int = 0,
+        owner: Any = None,
+        mm: Any = None,
+    ) -> None:
+        self.tgid = tgid
+        self.notify = notify
+        self.signo = signo
+        self.value = value
+        self.owner = owner
+        self.mm = mm
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Notification) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.tgid,
+            self.notify,
+            self.signo,
+            self.value,
+            self.owner,
+            self.mm,
+        ) == (
+            other.tgid,
+            other.notify,
+            other.signo,
+            other.value,
+            other.owner,
+            other.mm,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("tgid", "notify", "signo", "value", "owner", "mm")
+        )
+        return f"Notification({fields})"
 
 
 class _Blocked:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import struct
 import threading
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from sentry.kernel.waiter import WaitQueue
@@ -60,13 +59,33 @@ DEFAULT_IGNORED = frozenset({17, 18, 23, 28})
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 
 
-class SigAction(NamedTuple):
+class SigAction:
     """``struct sigaction`` as the kernel stores it (x86_64 kernel layout)."""
 
-    handler: int = SIG_DFL
-    flags: int = 0
-    restorer: int = 0
-    mask: int = 0
+    __slots__ = ("flags", "handler", "mask", "restorer")
+
+    handler: int
+    flags: int
+    restorer: int
+    mask: int
+
+    def __init__(
+        self,
+        handler: int = SIG_DFL,
+        flags: int = 0,
+        restorer: int = 0,
+        mask: int = 0,
+    ) -> None:
+        self.handler = handler
+        self.flags = flags
+        self.restorer = restorer
+        self.mask = mask
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("handler", "flags", "restorer", "mask")
+        )
+        return f"SigAction({fields})"
 
 
 class SignalHandlers:
@@ -90,13 +109,43 @@ class SignalHandlers:
             return old
 
 
-@dataclass(slots=True)
 class AltStack:
     """``stack_t`` of sigaltstack(2)."""
 
-    sp: int = 0
-    flags: int = SS_DISABLE
-    size: int = 0
+    __slots__ = ("flags", "size", "sp")
+
+    sp: int
+    flags: int
+    size: int
+
+    def __init__(
+        self,
+        sp: int = 0,
+        flags: int = SS_DISABLE,
+        size: int = 0,
+    ) -> None:
+        self.sp = sp
+        self.flags = flags
+        self.size = size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AltStack) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.sp,
+            self.flags,
+            self.size,
+        ) == (
+            other.sp,
+            other.flags,
+            other.size,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("sp", "flags", "size"))
+        return f"AltStack({fields})"
 
 
 SIGTSTP = 20

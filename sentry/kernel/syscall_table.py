@@ -7,7 +7,6 @@ Lookups are list indexing by number, the cheapest lookup Python has."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 #: rdi, rsi, rdx, r10, r8, r9
@@ -18,12 +17,38 @@ Handler = Callable[[Any, SyscallArgs], int]
 TABLE_SIZE = 512
 
 
-@dataclass(slots=True)
 class SyscallTable:
     """``handlers[nr]`` is the handler or None (ENOSYS); ``names[nr]`` its name."""
 
+    __slots__ = ("handlers", "names")
+
     handlers: list[Handler | None]
     names: list[str]
+
+    def __init__(
+        self,
+        handlers: list[Handler | None],
+        names: list[str],
+    ) -> None:
+        self.handlers = handlers
+        self.names = names
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SyscallTable) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.handlers,
+            self.names,
+        ) == (
+            other.handlers,
+            other.names,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("handlers", "names"))
+        return f"SyscallTable({fields})"
 
     @classmethod
     def from_entries(cls, entries: dict[int, tuple[str, Handler | None]]) -> SyscallTable:

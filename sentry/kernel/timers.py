@@ -25,7 +25,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sentry.abi.errors import EAGAIN, EINVAL
@@ -195,9 +194,10 @@ class TimerService:
                     log.exception("timer callback failed")
 
 
-@dataclass(slots=True)
 class PosixTimer:
     """A timer_create(2) timer (``struct k_itimer``)."""
+
+    __slots__ = ("clock", "id", "notify", "signo", "target", "timer", "value")
 
     id: int
     clock: int
@@ -206,6 +206,54 @@ class PosixTimer:
     value: int  # sigval
     target: Any  # the task signalled (SIGEV_THREAD_ID: that thread)
     timer: Timer | CPUTimer
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        id: int,
+        clock: int,
+        signo: int,
+        notify: int,
+        value: int,
+        target: Any,
+        timer: Timer | CPUTimer,
+    ) -> None:
+        self.id = id
+        self.clock = clock
+        self.signo = signo
+        self.notify = notify
+        self.value = value
+        self.target = target
+        self.timer = timer
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PosixTimer) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.id,
+            self.clock,
+            self.signo,
+            self.notify,
+            self.value,
+            self.target,
+            self.timer,
+        ) == (
+            other.id,
+            other.clock,
+            other.signo,
+            other.notify,
+            other.value,
+            other.target,
+            other.timer,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("id", "clock", "signo", "notify", "value", "target", "timer")
+        )
+        return f"PosixTimer({fields})"
 
 
 class ProcessTimers:

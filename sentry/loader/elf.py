@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from sentry.abi.elf import (
     EHDR_SIZE,
@@ -34,8 +33,10 @@ MAX_PHDR_BYTES = 65536
 PATH_MAX = 4096
 
 
-class ProgramHeader(NamedTuple):
+class ProgramHeader:
     """One ``Elf64_Phdr``."""
+
+    __slots__ = ("align", "filesz", "flags", "memsz", "offset", "type", "vaddr")
 
     type: int
     flags: int
@@ -45,9 +46,36 @@ class ProgramHeader(NamedTuple):
     memsz: int
     align: int
 
+    def __init__(  # noqa: PLR0917 - positional, as the NamedTuple's were
+        self,
+        type: int,
+        flags: int,
+        offset: int,
+        vaddr: int,
+        filesz: int,
+        memsz: int,
+        align: int,
+    ) -> None:
+        self.type = type
+        self.flags = flags
+        self.offset = offset
+        self.vaddr = vaddr
+        self.filesz = filesz
+        self.memsz = memsz
+        self.align = align
 
-class ELFInfo(NamedTuple):
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("type", "flags", "offset", "vaddr", "filesz", "memsz", "align")
+        )
+        return f"ProgramHeader({fields})"
+
+
+class ELFInfo:
     """What the loader needs from an ELF file."""
+
+    __slots__ = ("entry", "interp", "phdrs", "phentsize", "phnum", "phoff", "type")
 
     type: int
     entry: int
@@ -56,6 +84,31 @@ class ELFInfo(NamedTuple):
     phnum: int
     phdrs: tuple[ProgramHeader, ...]
     interp: bytes | None
+
+    def __init__(  # noqa: PLR0917 - positional, as the NamedTuple's were
+        self,
+        type: int,
+        entry: int,
+        phoff: int,
+        phentsize: int,
+        phnum: int,
+        phdrs: tuple[ProgramHeader, ...],
+        interp: bytes | None,
+    ) -> None:
+        self.type = type
+        self.entry = entry
+        self.phoff = phoff
+        self.phentsize = phentsize
+        self.phnum = phnum
+        self.phdrs = phdrs
+        self.interp = interp
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("type", "entry", "phoff", "phentsize", "phnum", "phdrs", "interp")
+        )
+        return f"ELFInfo({fields})"
 
     @property
     def loads(self) -> list[ProgramHeader]:

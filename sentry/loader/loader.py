@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from sentry.abi.elf import (
     AT_BASE,
@@ -83,18 +83,42 @@ class ExecFile(Protocol):
 ExecOpener = Callable[[bytes], ExecFile]
 
 
-class ExecIdentity(NamedTuple):
+class ExecIdentity:
     """Credentials the auxiliary vector reports."""
 
-    uid: int = 0
-    euid: int = 0
-    gid: int = 0
-    egid: int = 0
-    secure: bool = False
+    __slots__ = ("egid", "euid", "gid", "secure", "uid")
+
+    uid: int
+    euid: int
+    gid: int
+    egid: int
+    secure: bool
+
+    def __init__(
+        self,
+        uid: int = 0,
+        euid: int = 0,
+        gid: int = 0,
+        egid: int = 0,
+        secure: bool = False,
+    ) -> None:
+        self.uid = uid
+        self.euid = euid
+        self.gid = gid
+        self.egid = egid
+        self.secure = secure
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("uid", "euid", "gid", "egid", "secure")
+        )
+        return f"ExecIdentity({fields})"
 
 
-class LoadResult(NamedTuple):
+class LoadResult:
     """Where the program starts: registers and the process identity."""
+
+    __slots__ = ("argv", "auxv", "comm", "entry", "exe", "filename", "stack_pointer")
 
     entry: int
     stack_pointer: int
@@ -103,6 +127,31 @@ class LoadResult(NamedTuple):
     comm: str
     argv: list[bytes]
     auxv: list[tuple[int, int]]
+
+    def __init__(  # noqa: PLR0917 - positional, as the NamedTuple's were
+        self,
+        entry: int,
+        stack_pointer: int,
+        exe: str,
+        filename: bytes,
+        comm: str,
+        argv: list[bytes],
+        auxv: list[tuple[int, int]],
+    ) -> None:
+        self.entry = entry
+        self.stack_pointer = stack_pointer
+        self.exe = exe
+        self.filename = filename
+        self.comm = comm
+        self.argv = argv
+        self.auxv = auxv
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("entry", "stack_pointer", "exe", "filename", "comm", "argv", "auxv")
+        )
+        return f"LoadResult({fields})"
 
 
 def _host_auxv() -> dict[int, int]:

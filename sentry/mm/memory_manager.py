@@ -24,7 +24,6 @@ import bisect
 import errno
 import threading
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import replace
 from typing import cast
 
 from sentry.abi.errors import (
@@ -1023,7 +1022,7 @@ class MemoryManager:
                 file_cache=self.file_cache,
                 stack_limit=self.stack_limit,
             )
-            child._vmas = [replace(vma) for vma in self._vmas]
+            child._vmas = [vma.copy() for vma in self._vmas]
             child._starts = list(self._starts)
             child._pages = dict(self._pages)
             self.mf.inc_ref_pages(self._pages.values())

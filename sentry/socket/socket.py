@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from sentry.abi.errors import EDOM, EINTR, EINVAL, ENOPROTOOPT, ENOTSUP, ERESTARTSYS, LinuxError
@@ -41,7 +40,6 @@ SOCKFS_DEV = new_anon_dev()
 _socket_ino = itertools.count(1)
 
 
-@dataclass
 class Control:
     """Control messages of one send or receive (SCM_RIGHTS, SCM_CREDENTIALS).
 
@@ -49,9 +47,34 @@ class Control:
     in flight (include/net/scm.h scm_fp_list); whoever drops the message
     calls ``release``."""
 
-    rights: list[FileDescription] = field(default_factory=list)
+    rights: list[FileDescription]
     #: (pid, uid, gid) of struct ucred, or None.
-    creds: tuple[int, int, int] | None = None
+    creds: tuple[int, int, int] | None
+
+    def __init__(
+        self,
+        rights: list[FileDescription] | None = None,
+        creds: tuple[int, int, int] | None = None,
+    ) -> None:
+        self.rights = [] if rights is None else rights
+        self.creds = creds
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Control) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.rights,
+            self.creds,
+        ) == (
+            other.rights,
+            other.creds,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("rights", "creds"))
+        return f"Control({fields})"
 
     def release(self) -> None:
         rights, self.rights = self.rights, []
@@ -65,7 +88,6 @@ class Control:
         return Control(list(self.rights), self.creds)
 
 
-@dataclass
 class Received:
     """What one receive produced."""
 
@@ -73,10 +95,49 @@ class Received:
     #: What recvmsg returns: len(data), or the datagram's length with MSG_TRUNC.
     length: int
     #: The sender's address (datagram sockets), empty if none.
-    addr: bytes = b""
-    control: Control | None = None
+    addr: bytes
+    control: Control | None
     #: msg_flags to report (MSG_TRUNC, MSG_CTRUNC is the syscall layer's).
-    flags: int = 0
+    flags: int
+
+    def __init__(
+        self,
+        data: bytes,
+        length: int,
+        addr: bytes = b"",
+        control: Control | None = None,
+        flags: int = 0,
+    ) -> None:
+        self.data = data
+        self.length = length
+        self.addr = addr
+        self.control = control
+        self.flags = flags
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Received) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.data,
+            self.length,
+            self.addr,
+            self.control,
+            self.flags,
+        ) == (
+            other.data,
+            other.length,
+            other.addr,
+            other.control,
+            other.flags,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("data", "length", "addr", "control", "flags")
+        )
+        return f"Received({fields})"
 
 
 #: The tick SO_RCVTIMEO/SO_SNDTIMEO are kept in (CONFIG_HZ=250, Debian's

@@ -4,7 +4,6 @@ wait_consider_task)."""
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from sentry.abi import sysno
 from sentry.abi.errors import ECHILD, EINVAL, ERESTARTSYS
@@ -38,13 +37,33 @@ P_PGID = 2
 P_PIDFD = 3
 
 
-class _Event(NamedTuple):
+class _Event:
     """A child state change wait can report."""
+
+    __slots__ = ("code", "status", "tg", "wait_status")
 
     tg: ThreadGroup
     code: int  # CLD_*
     status: int  # exit code or signal
     wait_status: int  # the wait4 status word
+
+    def __init__(
+        self,
+        tg: ThreadGroup,
+        code: int,
+        status: int,
+        wait_status: int,
+    ) -> None:
+        self.tg = tg
+        self.code = code
+        self.status = status
+        self.wait_status = wait_status
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("tg", "code", "status", "wait_status")
+        )
+        return f"_Event({fields})"
 
 
 def _selects(t: Task, child: ThreadGroup, which: int, ident: int, options: int) -> bool:

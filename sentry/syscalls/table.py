@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 #: The six raw argument registers (rdi, rsi, rdx, r10, r8, r9).
 SyscallArgs = tuple[int, int, int, int, int, int]
@@ -31,8 +31,10 @@ class Support(enum.Enum):
     UNIMPLEMENTED = "unimplemented"  # ENOSYS
 
 
-class Entry(NamedTuple):
+class Entry:
     """One row of the table."""
+
+    __slots__ = ("handler", "module", "name", "note", "nr", "support")
 
     nr: int
     name: str
@@ -42,7 +44,31 @@ class Entry(NamedTuple):
     #: The module that registered the handler (``sentry.syscalls.sys_*``):
     #: ``sentry/syscalls/_index.py`` is generated from it, so that the
     #: sandbox imports a handler module only when its first call comes.
-    module: str = ""
+    module: str
+
+    def __init__(
+        self,
+        nr: int,
+        name: str,
+        handler: Handler | None,
+        support: Support,
+        note: str,
+        *,
+        module: str = "",
+    ) -> None:
+        self.nr = nr
+        self.name = name
+        self.handler = handler
+        self.support = support
+        self.note = note
+        self.module = module
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("nr", "name", "handler", "support", "note", "module")
+        )
+        return f"Entry({fields})"
 
 
 TABLE: dict[int, Entry] = {}
@@ -57,7 +83,7 @@ def syscall(
     def register(fn: Handler) -> Handler:
         if nr in TABLE and TABLE[nr].handler is not None:
             raise ValueError(f"syscall {nr} ({name}) registered twice")
-        TABLE[nr] = Entry(nr, name, fn, support, note, module)
+        TABLE[nr] = Entry(nr, name, fn, support, note, module=module)
         return fn
 
     return register

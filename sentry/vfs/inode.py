@@ -11,7 +11,6 @@ or ``..`` (the VFS handles those).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sentry.abi.errors import EBADF, EINVAL, ENODEV, ENOTDIR, ENOTSUP, ENOTTY, EPERM, ESPIPE
@@ -49,21 +48,110 @@ class Dirent(NamedTuple):
     type: int  # d_type
 
 
-@dataclass(slots=True)
 class StatFS:
     """``struct statfs`` fields."""
 
+    __slots__ = (
+        "bavail",
+        "bfree",
+        "blocks",
+        "bsize",
+        "ffree",
+        "files",
+        "flags",
+        "frsize",
+        "fsid",
+        "namelen",
+        "type",
+    )
+
     type: int
-    bsize: int = 4096
-    blocks: int = 0
-    bfree: int = 0
-    bavail: int = 0
-    files: int = 0
-    ffree: int = 0
-    fsid: int = 0
-    namelen: int = 255
-    frsize: int = 4096
-    flags: int = 0
+    bsize: int
+    blocks: int
+    bfree: int
+    bavail: int
+    files: int
+    ffree: int
+    fsid: int
+    namelen: int
+    frsize: int
+    flags: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        type: int,
+        bsize: int = 4096,
+        blocks: int = 0,
+        bfree: int = 0,
+        bavail: int = 0,
+        files: int = 0,
+        ffree: int = 0,
+        fsid: int = 0,
+        namelen: int = 255,
+        frsize: int = 4096,
+        flags: int = 0,
+    ) -> None:
+        self.type = type
+        self.bsize = bsize
+        self.blocks = blocks
+        self.bfree = bfree
+        self.bavail = bavail
+        self.files = files
+        self.ffree = ffree
+        self.fsid = fsid
+        self.namelen = namelen
+        self.frsize = frsize
+        self.flags = flags
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StatFS) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.type,
+            self.bsize,
+            self.blocks,
+            self.bfree,
+            self.bavail,
+            self.files,
+            self.ffree,
+            self.fsid,
+            self.namelen,
+            self.frsize,
+            self.flags,
+        ) == (
+            other.type,
+            other.bsize,
+            other.blocks,
+            other.bfree,
+            other.bavail,
+            other.files,
+            other.ffree,
+            other.fsid,
+            other.namelen,
+            other.frsize,
+            other.flags,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in (
+                "type",
+                "bsize",
+                "blocks",
+                "bfree",
+                "bavail",
+                "files",
+                "ffree",
+                "fsid",
+                "namelen",
+                "frsize",
+                "flags",
+            )
+        )
+        return f"StatFS({fields})"
 
 
 class Filesystem:

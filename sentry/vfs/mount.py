@@ -10,7 +10,6 @@ finds the mount.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sentry.vfs.inode import Filesystem, Inode
@@ -29,7 +28,6 @@ class Dentry:
         self.parent = parent
 
 
-@dataclass(eq=False)
 class Mount:
     """A file system instance attached at a place in the mount tree."""
 
@@ -37,11 +35,36 @@ class Mount:
     root: Dentry
     #: Where this mount is attached (None for the root mount).
     mountpoint: VirtualDentry | None
-    readonly: bool = False
-    options: str = ""
+    readonly: bool
+    options: str
     #: Not part of any mount tree (host stdio, memfd): paths come from the description.
-    anonymous: bool = False
-    id: int = field(default_factory=lambda: next(_mount_ids))
+    anonymous: bool
+    id: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        fs: Filesystem,
+        root: Dentry,
+        mountpoint: VirtualDentry | None,
+        readonly: bool = False,
+        options: str = "",
+        anonymous: bool = False,
+        id: int | None = None,
+    ) -> None:
+        self.fs = fs
+        self.root = root
+        self.mountpoint = mountpoint
+        self.readonly = readonly
+        self.options = options
+        self.anonymous = anonymous
+        self.id = next(_mount_ids) if id is None else id
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("fs", "root", "mountpoint", "readonly", "options", "anonymous", "id")
+        )
+        return f"Mount({fields})"
 
     @property
     def parent(self) -> Mount | None:

@@ -8,7 +8,6 @@ into the x86_64 ``struct stat`` (arch/x86/include/uapi/asm/stat.h) or
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 S_IFMT = 0o170000
 S_IFSOCK = 0o140000
@@ -31,23 +30,124 @@ def dtype_of(mode: int) -> int:
     return (mode & S_IFMT) >> 12
 
 
-@dataclass(slots=True)
 class Stat:
     """Attributes of an inode, in Linux units (times in nanoseconds)."""
+
+    __slots__ = (
+        "atime_ns",
+        "blksize",
+        "blocks",
+        "ctime_ns",
+        "dev",
+        "gid",
+        "ino",
+        "mode",
+        "mtime_ns",
+        "nlink",
+        "rdev",
+        "size",
+        "uid",
+    )
 
     dev: int
     ino: int
     mode: int
-    nlink: int = 1
-    uid: int = 0
-    gid: int = 0
-    rdev: int = 0
-    size: int = 0
-    blksize: int = 4096
-    blocks: int = 0
-    atime_ns: int = 0
-    mtime_ns: int = 0
-    ctime_ns: int = 0
+    nlink: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    blksize: int
+    blocks: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        dev: int,
+        ino: int,
+        mode: int,
+        nlink: int = 1,
+        uid: int = 0,
+        gid: int = 0,
+        rdev: int = 0,
+        size: int = 0,
+        blksize: int = 4096,
+        blocks: int = 0,
+        atime_ns: int = 0,
+        mtime_ns: int = 0,
+        ctime_ns: int = 0,
+    ) -> None:
+        self.dev = dev
+        self.ino = ino
+        self.mode = mode
+        self.nlink = nlink
+        self.uid = uid
+        self.gid = gid
+        self.rdev = rdev
+        self.size = size
+        self.blksize = blksize
+        self.blocks = blocks
+        self.atime_ns = atime_ns
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = ctime_ns
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Stat) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.dev,
+            self.ino,
+            self.mode,
+            self.nlink,
+            self.uid,
+            self.gid,
+            self.rdev,
+            self.size,
+            self.blksize,
+            self.blocks,
+            self.atime_ns,
+            self.mtime_ns,
+            self.ctime_ns,
+        ) == (
+            other.dev,
+            other.ino,
+            other.mode,
+            other.nlink,
+            other.uid,
+            other.gid,
+            other.rdev,
+            other.size,
+            other.blksize,
+            other.blocks,
+            other.atime_ns,
+            other.mtime_ns,
+            other.ctime_ns,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in (
+                "dev",
+                "ino",
+                "mode",
+                "nlink",
+                "uid",
+                "gid",
+                "rdev",
+                "size",
+                "blksize",
+                "blocks",
+                "atime_ns",
+                "mtime_ns",
+                "ctime_ns",
+            )
+        )
+        return f"Stat({fields})"
 
     @property
     def type(self) -> int:

@@ -4,7 +4,6 @@ termbits.h, ioctls.h; drivers/tty/tty_io.c tty_std_termios)."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 # -- ioctl requests (include/uapi/asm-generic/ioctls.h) ---------------------------
 TCGETS = 0x5401
@@ -76,17 +75,61 @@ _WINSIZE = struct.Struct("<HHHH")
 WINSIZE_SIZE = _WINSIZE.size
 
 
-@dataclass(slots=True)
 class Termios:
     """A terminal's settings; the defaults are what a new pty replica has
     (tty_std_termios, with pty.c's c_cflag: no HUPCL)."""
 
-    iflag: int = ICRNL | IXON
-    oflag: int = OPOST | ONLCR
-    cflag: int = B38400 | CS8 | CREAD
-    lflag: int = ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN
-    line: int = 0
-    cc: bytearray = field(default_factory=lambda: bytearray(INIT_C_CC))
+    __slots__ = ("cc", "cflag", "iflag", "lflag", "line", "oflag")
+
+    iflag: int
+    oflag: int
+    cflag: int
+    lflag: int
+    line: int
+    cc: bytearray
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
+        self,
+        iflag: int = ICRNL | IXON,
+        oflag: int = OPOST | ONLCR,
+        cflag: int = B38400 | CS8 | CREAD,
+        lflag: int = ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN,
+        line: int = 0,
+        cc: bytearray | None = None,
+    ) -> None:
+        self.iflag = iflag
+        self.oflag = oflag
+        self.cflag = cflag
+        self.lflag = lflag
+        self.line = line
+        self.cc = bytearray(INIT_C_CC) if cc is None else cc
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Termios) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.iflag,
+            self.oflag,
+            self.cflag,
+            self.lflag,
+            self.line,
+            self.cc,
+        ) == (
+            other.iflag,
+            other.oflag,
+            other.cflag,
+            other.lflag,
+            other.line,
+            other.cc,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("iflag", "oflag", "cflag", "lflag", "line", "cc")
+        )
+        return f"Termios({fields})"
 
     def pack(self) -> bytes:
         """The 36 bytes TCGETS copies out."""
@@ -100,14 +143,50 @@ class Termios:
         return cls(iflag, oflag, cflag, lflag, line, bytearray(cc))
 
 
-@dataclass(slots=True)
 class WinSize:
     """``struct winsize`` of TIOCGWINSZ/TIOCSWINSZ."""
 
-    rows: int = 0
-    cols: int = 0
-    xpixel: int = 0
-    ypixel: int = 0
+    __slots__ = ("cols", "rows", "xpixel", "ypixel")
+
+    rows: int
+    cols: int
+    xpixel: int
+    ypixel: int
+
+    def __init__(
+        self,
+        rows: int = 0,
+        cols: int = 0,
+        xpixel: int = 0,
+        ypixel: int = 0,
+    ) -> None:
+        self.rows = rows
+        self.cols = cols
+        self.xpixel = xpixel
+        self.ypixel = ypixel
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WinSize) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (
+            self.rows,
+            self.cols,
+            self.xpixel,
+            self.ypixel,
+        ) == (
+            other.rows,
+            other.cols,
+            other.xpixel,
+            other.ypixel,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in ("rows", "cols", "xpixel", "ypixel")
+        )
+        return f"WinSize({fields})"
 
     def pack(self) -> bytes:
         return _WINSIZE.pack(self.rows, self.cols, self.xpixel, self.ypixel)

@@ -8,7 +8,7 @@ emulate. ``/proc/cpuinfo`` should be generated from the same filtered leaves
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: XSAVE components the Sentry supports (Intel SDM vol. 1, 13.1): x87, SSE,
 #: AVX, and the AVX-512 opmask/ZMM_Hi256/Hi16_ZMM state. Not MPX (3, 4),
@@ -38,10 +38,10 @@ _CLEARED = [
 Leaf = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True)
-class CpuidTable:
+class CpuidTable(NamedTuple):
     """The filtered CPUID: ``rows`` for KVM_SET_CPUID2 and ``leaves`` keyed
-    by (function, index) for everything else (``/proc/cpuinfo``)."""
+    by (function, index) for everything else (``/proc/cpuinfo``). A
+    NamedTuple: cheaper to define than a frozen dataclass."""
 
     rows: tuple[tuple[int, int, int, int, int, int, int], ...]
     #: What the vCPU's XCR0 is set to (0: the guest has no XSAVE).

@@ -6,7 +6,6 @@ import fcntl
 import functools
 import os
 import struct
-from pathlib import Path
 from typing import NamedTuple
 
 from sentry.hostsys import ptrace as hptrace
@@ -39,7 +38,9 @@ SECCOMP_SET_MODE_FILTER = 1
 
 PAGE_SIZE = 4096
 
-_STUB_PATH = Path(__file__).resolve().parent / "stub" / "ptrace_stub"
+# os.path, not pathlib: pathlib pulls urllib.parse and ipaddress into every
+# sandbox start (~5 ms) for this one line.
+_STUB_PATH = os.path.join(os.path.dirname(os.path.realpath(__file__)), "stub", "ptrace_stub")
 
 
 class StubImage(NamedTuple):
@@ -61,7 +62,7 @@ class StubImage(NamedTuple):
         return self.entry + PARK_EXIT_OFFSET
 
 
-def open_stub_image(path: Path = _STUB_PATH) -> StubImage:
+def open_stub_image(path: str | os.PathLike[str] = _STUB_PATH) -> StubImage:
     """Open the stub and check it has the layout the platform relies on: one
     PT_LOAD, R+X, not writable, entry inside it, page aligned, the park loop
     where ``PARK_OFFSET`` says. The descriptor is at least 10, clear of the

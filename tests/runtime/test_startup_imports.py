@@ -1,0 +1,40 @@
+"""What a sandbox start imports: ``dataclasses`` (and with it inspect, ast,
+dis and tokenize, several milliseconds) must stay out of the CLI's start
+path and of boot's warm child, which is why their records are plain
+classes (docs/ARCHITECTURE.md, "Decisions changed")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# A fresh interpreter: this test process has imported everything already.
+# The stages are what ``pysandbox run`` imports in order: the CLI before it
+# forks its warm children, the subcommand's modules, then (in the boot
+# child) everything ``warm_up`` preloads for every platform.
+CHILD = """
+import sys
+import runtime.cli.main
+print("cli", "dataclasses" in sys.modules)
+import runtime.cli.create, runtime.cli.run, runtime.cli.do
+print("commands", "dataclasses" in sys.modules)
+from runtime.boot import main
+main.warm_up(None)
+print("boot", "dataclasses" in sys.modules)
+"""
+
+
+def test_start_path_does_not_import_dataclasses(tmp_path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # not the checkout: import the installed packages
+    )
+    assert r.returncode == 0, r.stderr
+    stages = dict(line.split() for line in r.stdout.splitlines())
+    assert stages == {"cli": "False", "commands": "False", "boot": "False"}, (
+        "a module on the start path imports dataclasses (find it with "
+        "python -X importtime); define its records as plain classes"
+    )
