@@ -39,10 +39,14 @@ from sentry.kernel.uts import UTSNamespace
 from sentry.memory import MemoryFile
 from sentry.platform import Platform
 from sentry.platform.ptrace import PtracePlatform
-from sentry.syscalls.linux64 import build_table
+from sentry.syscalls.linux64 import bind, build_table
 from sentry.vfs import FDTable, FSContext, VirtualDentry, VirtualFilesystem
 
 log = logging.getLogger("pysandbox.boot")
+
+#: Handler modules (under ``sentry.syscalls``) that a static or dynamic
+#: libc program's start calls; the table binds the rest at first use.
+STARTUP_HANDLERS = ("sys_identity", "sys_mm", "sys_process", "sys_random", "sys_rlimit", "sys_stat")
 
 # include/uapi/asm-generic/resource.h, by the names the OCI spec uses.
 RLIMIT_NUMBERS: dict[str, int] = {
@@ -292,6 +296,11 @@ class Loader:
                 continue
             return candidate
         return name
+
+    def bind_startup_handlers(self) -> None:
+        """Import the syscall handlers every program's start calls (libc's
+        brk/mmap, arch_prctl, set_tid_address, rseq, prlimit64, getuid...)."""
+        bind(self.kernel.syscall_table, STARTUP_HANDLERS)
 
     def start(self) -> None:
         """Start the root container's init (StartRoot). Load errors raise LoadError."""

@@ -78,6 +78,15 @@ class DeferredHandler:
         return result
 
 
+def bind(table: SyscallTable, modules: tuple[str, ...]) -> None:
+    """Bind now the deferred slots of ``modules`` (names under
+    ``sentry.syscalls``): boot does it for what every program's start calls
+    while it waits for StartRoot, idle otherwise."""
+    for handler in table.handlers:
+        if isinstance(handler, DeferredHandler) and handler.module in modules:
+            handler.resolve()
+
+
 def build_table(lazy: bool = False) -> SyscallTable:
     """The table the kernel dispatches through: every handler imported, or
     (``lazy``) each bound at its first call."""

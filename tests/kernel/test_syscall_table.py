@@ -6,7 +6,7 @@ import pytest
 
 from sentry.abi.sysno import NAMES
 from sentry.syscalls import gendoc
-from sentry.syscalls.linux64 import DeferredHandler, build_table, load_handlers
+from sentry.syscalls.linux64 import DeferredHandler, bind, build_table, load_handlers
 from sentry.syscalls.table import TABLE, Support, syscall
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +118,13 @@ def test_a_stale_index_is_a_clear_error():
     table = build_table()
     with pytest.raises(RuntimeError, match="did not register syscall 39"):
         DeferredHandler(table, 39, "sys_uname").resolve()
+
+
+def test_bind_resolves_only_the_named_modules():
+    load_handlers()
+    table = build_table(lazy=True)  # every module is imported in this process:
+    table.handlers[0] = read = DeferredHandler(table, 0, "sys_read_write")
+    table.handlers[39] = DeferredHandler(table, 39, "sys_process")  # defer two
+    bind(table, ("sys_process",))
+    assert table.handlers[39] is TABLE[39].handler  # getpid
+    assert table.handlers[0] is read
