@@ -3,8 +3,9 @@
 
 Usage: python bench/run_bench.py [--runs N]
 
-Each runtime runs the bundle N times (wall time of the whole command, median
-and p90). Then each starts `sleep 1000` detached (`run --detach`) and the PSS
+Each runtime runs the bundle N times, the runtimes taking turns (round-robin,
+so that the machine's drift affects them alike; wall time of the whole
+command, median and p90). Then each starts `sleep 1000` detached (`run --detach`) and the PSS
 of every process it left running for that container is summed: pysandbox's
 boot, gofer (found from its state record) and stub; runsc's sandbox, gofer
 and their children; runc's container process. runsc is used when installed, as `runsc --network=none
@@ -121,6 +122,29 @@ def _descendants(pids: list[int]) -> set[int]:
     return out
 
 
+def _sleeping_pss(tmp: Path, label: str, argv: list[str], bundle: Path) -> tuple[int, int]:
+    """PSS (KiB) and process count of a detached ``sleep`` container."""
+    cid = f"bench-mem-{uuid.uuid4().hex[:8]}"
+    subprocess.run(  # noqa: PLW1510 - the state call below tells
+        [*argv, "run", "--detach", "--bundle", str(bundle), cid],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
+    time.sleep(1.0)
+    state = subprocess.run([*argv, "state", cid], capture_output=True, timeout=60, check=False)
+    roots = _pids_of(cid) + _pids_of(str(bundle)) + _gofer_of(tmp, label, cid)
+    if state.returncode == 0:
+        roots.append(int(json.loads(state.stdout).get("pid", 0)))
+    pids = _descendants([p for p in roots if p > 0])
+    pss = sum(_pss_kib(pid) for pid in pids)
+    subprocess.run([*argv, "kill", cid, "KILL"], capture_output=True, timeout=60, check=False)
+    time.sleep(0.5)
+    subprocess.run([*argv, "delete", "-f", cid], capture_output=True, timeout=60, check=False)
+    return pss, len(pids)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=10)
@@ -129,10 +153,15 @@ def main() -> int:
         tmp = Path(tmp_s)
         true_bundle = _bundle(tmp, ["true"])
         sleep_bundle = _bundle(tmp, ["sleep", "1000"])
-        rows = []
-        for label, argv in _runtimes(tmp).items():
-            times = []
-            for _ in range(ns.runs):
+        runtimes = _runtimes(tmp)
+        # Round-robin: the machine's speed drifts by tens of percent within
+        # a minute, so every runtime gets the same minutes.
+        times: dict[str, list[float]] = {label: [] for label in runtimes}
+        failed: set[str] = set()
+        for _ in range(ns.runs):
+            for label, argv in runtimes.items():
+                if label in failed:
+                    continue
                 cid = f"bench-{uuid.uuid4().hex[:8]}"
                 t0 = time.perf_counter()
                 r = subprocess.run(  # noqa: PLW1510 - the status is looked at
@@ -141,43 +170,22 @@ def main() -> int:
                     capture_output=True,
                     timeout=120,
                 )
-                times.append(time.perf_counter() - t0)
+                times[label].append(time.perf_counter() - t0)
                 if r.returncode != 0:
                     print(f"{label}: run failed: {r.stderr.decode()[-300:]}", file=sys.stderr)
-                    break
+                    failed.add(label)
                 subprocess.run(
                     [*argv, "delete", "-f", cid], capture_output=True, timeout=60, check=False
                 )
-            else:
-                times.sort()
-                cid = f"bench-mem-{uuid.uuid4().hex[:8]}"
-                subprocess.run(  # noqa: PLW1510 - the status is looked at
-                    [*argv, "run", "--detach", "--bundle", str(sleep_bundle), cid],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    timeout=120,
-                )
-                time.sleep(1.0)
-                state = subprocess.run(
-                    [*argv, "state", cid], capture_output=True, timeout=60, check=False
-                )
-                roots = _pids_of(cid) + _pids_of(str(sleep_bundle)) + _gofer_of(tmp, label, cid)
-                if state.returncode == 0:
-                    roots.append(int(json.loads(state.stdout).get("pid", 0)))
-                pids = _descendants([p for p in roots if p > 0])
-                pss = sum(_pss_kib(pid) for pid in pids)
-                subprocess.run(
-                    [*argv, "kill", cid, "KILL"], capture_output=True, timeout=60, check=False
-                )
-                time.sleep(0.5)
-                subprocess.run(
-                    [*argv, "delete", "-f", cid], capture_output=True, timeout=60, check=False
-                )
-                rows.append(
-                    (label, statistics.median(times), times[int(0.9 * (len(times) - 1))], pss,
-                     len(pids))
-                )  # fmt: skip
+        rows = []
+        for label, argv in runtimes.items():
+            if label in failed:
+                continue
+            samples = sorted(times[label])
+            pss, n = _sleeping_pss(tmp, label, argv, sleep_bundle)
+            rows.append(
+                (label, statistics.median(samples), samples[int(0.9 * (len(samples) - 1))], pss, n)
+            )
     print(f"run of busybox true, {ns.runs} runs each; PSS of a sleeping container\n")
     print("| runtime | median | p90 | PSS (sandbox, gofer, …) | processes |")
     print("|---|---:|---:|---:|---:|")
