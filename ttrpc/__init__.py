@@ -26,7 +26,6 @@ from ttrpc._connection import ClientConnection, ServerConnection
 from ttrpc._context import CallContext, PeerCredentials, ServerContext
 from ttrpc._peercred import peer_credentials, require_same_user
 from ttrpc._status import Code, ConnectionClosed, TTRPCError
-from ttrpc.sync import SyncClient
 from ttrpc.sync_server import SocketListener, SyncListener, SyncServer, SyncServerContext
 
 if TYPE_CHECKING:
@@ -34,11 +33,15 @@ if TYPE_CHECKING:
     from ttrpc._server_stream import ServerStream
     from ttrpc.client import Client
     from ttrpc.server import Server
+    from ttrpc.sync import SyncClient
 
 # The anyio transports, imported on first use: a program that only needs
 # the codec or the blocking client (a CLI) does not pay for anyio and
-# asyncio (tens of milliseconds and several MiB).
+# asyncio (tens of milliseconds and several MiB). The blocking client too:
+# a SyncServer whose services need no protobuf (the sandbox process) then
+# never imports protobuf.
 _LAZY = {
+    "SyncClient": "ttrpc.sync",
     "Client": "ttrpc.client",
     "ClientStream": "ttrpc._calls",
     "Server": "ttrpc.server",

@@ -20,12 +20,8 @@ which streams exist is the transport's business (server.py, client.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from google.protobuf import any_pb2
-from google.protobuf.message import DecodeError
-
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import (
     HEADER,
     MAX_MESSAGE_LENGTH,
@@ -38,6 +34,10 @@ from ttrpc._codec import (
     OversizedMessage,
 )
 from ttrpc._status import Code, TTRPCError
+from ttrpc._wire import Request, WireError, encode_status_response
+
+if TYPE_CHECKING:
+    from ttrpc import ttrpc_pb2
 
 
 class RequestReceived(NamedTuple):
@@ -45,7 +45,7 @@ class RequestReceived(NamedTuple):
 
     stream_id: int
     flags: int
-    request: ttrpc_pb2.Request
+    request: Request
 
 
 class DataReceived(NamedTuple):
@@ -144,10 +144,9 @@ class ServerConnection:
                     )
                     continue
                 self.last_stream_id = stream_id
-                request = ttrpc_pb2.Request()
                 try:
-                    request.ParseFromString(frame.data)
-                except DecodeError as exc:
+                    request = Request.decode(frame.data)
+                except WireError as exc:
                     events.append(
                         ProtocolReject(
                             stream_id, Code.INVALID_ARGUMENT, f"unmarshal request error: {exc}"
@@ -177,20 +176,14 @@ class ServerConnection:
         stream_id: int,
         code: int,
         message: str,
-        details: Iterable[any_pb2.Any] = (),
+        details: Iterable[Any] = (),
     ) -> bytes:
-        """Frame bytes answering ``stream_id`` with a non-OK status."""
-        response = ttrpc_pb2.Response()
-        response.status.code = int(code)
-        response.status.message = message
-        for detail in details:
-            response.status.details.add().CopyFrom(detail)
-        body = response.SerializeToString()
+        """Frame bytes answering ``stream_id`` with a non-OK status (each
+        detail an Any: ``type_url`` and ``value``)."""
+        body = encode_status_response(code, message, details)
         if len(body) > MAX_MESSAGE_LENGTH:
             # Only an absurd message or details can do this; keep the code.
-            response.status.message = message[:1024]
-            del response.status.details[:]
-            body = response.SerializeToString()
+            body = encode_status_response(code, message[:1024])
         return HEADER.pack(len(body), stream_id, MessageType.RESPONSE, 0) + body
 
 
@@ -224,6 +217,8 @@ class ClientConnection:
         flags: int = Flags.NONE,
     ) -> bytes:
         """Frame bytes of a REQUEST. Raises OversizedMessage past 4 MiB."""
+        from ttrpc import ttrpc_pb2  # the client side keeps protobuf's codec
+
         request = ttrpc_pb2.Request(
             service=service, method=method, payload=payload, timeout_nano=timeout_nano
         )
@@ -236,6 +231,10 @@ class ClientConnection:
 
     def receive_data(self, data: bytes) -> list[ClientEvent]:
         """Feed received bytes; return responses (and stray DATA) in order."""
+        from google.protobuf.message import DecodeError
+
+        from ttrpc import ttrpc_pb2
+
         events: list[ClientEvent] = []
         for frame in self._decoder.feed(data):
             if isinstance(frame, OversizedFrame):

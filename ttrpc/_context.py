@@ -11,10 +11,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from ttrpc import ttrpc_pb2
-
 if TYPE_CHECKING:
     import anyio
+
+    from ttrpc import ttrpc_pb2
+    from ttrpc._wire import Request
 
 
 class PeerCredentials(NamedTuple):
@@ -104,7 +105,9 @@ class ServerContext(CallContext):
         return max(0.0, self.deadline - anyio.current_time())
 
 
-def metadata_from_request(request: ttrpc_pb2.Request) -> dict[str, tuple[str, ...]]:
+def metadata_from_request(
+    request: ttrpc_pb2.Request | Request,
+) -> dict[str, tuple[str, ...]]:
     """Group the request's repeated KeyValue pairs by key."""
     grouped: dict[str, list[str]] = {}
     for kv in request.metadata:

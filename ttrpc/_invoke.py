@@ -11,7 +11,6 @@ import math
 
 import anyio
 
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import Flags, MessageType, OversizedMessage, encode_frame
 from ttrpc._connection import ServerConnection
 from ttrpc._context import PeerCredentials, ServerContext, metadata_from_request
@@ -25,12 +24,13 @@ from ttrpc._unary import (
     response_frame,
     wrong_type_frame,
 )
+from ttrpc._wire import Request
 
 
 async def invoke_unary(
     peer: PeerCredentials | None,
     stream_id: int,
-    request: ttrpc_pb2.Request,
+    request: Request,
     method: Method,
 ) -> bytes:
     """Run the handler; return the response frame (OK or error status)."""
@@ -71,7 +71,7 @@ async def invoke_unary(
 async def invoke_stream(
     peer: PeerCredentials | None,
     stream_id: int,
-    request: ttrpc_pb2.Request,
+    request: Request,
     method: Method,
     stream: ServerStream,
 ) -> bytes:

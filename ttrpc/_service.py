@@ -2,7 +2,9 @@
 
 A service is registered either from its protobuf ``ServiceDescriptor`` plus
 an object with a method per RPC, or from a plain ``{method: (request_type,
-response_type, handler)}`` mapping. The anyio :class:`ttrpc.Server` wants
+response_type, handler)}`` mapping, whose types are any message classes
+(``FromString`` and ``SerializeToString``: protobuf's, or ``protos.lite``'s,
+which keep the sandbox process free of the protobuf runtime). The anyio :class:`ttrpc.Server` wants
 ``async def`` handlers; the threaded :class:`ttrpc.SyncServer` wants plain
 functions (``sync=True``), which it runs on a thread of their own.
 """
@@ -11,11 +13,11 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from google.protobuf import message_factory
-from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import Message
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import ServiceDescriptor
+    from google.protobuf.message import Message
 
 #: ``(ctx, request) -> response``: a coroutine function for the anyio
 #: server, a plain one for the threaded server.
@@ -41,7 +43,7 @@ def _check_handler(where: str, handler: object, *, sync: bool) -> None:
         raise TypeError(f"{where}: handler {handler!r} must be an async def")
 
 
-MethodSpec = tuple[type[Message], type[Message], Handler]
+MethodSpec: TypeAlias = "tuple[type[Message], type[Message], Handler]"
 
 
 class Method:
@@ -106,6 +108,8 @@ def methods_from_descriptor(
     RPCs the implementation lacks are left out, so calls to them answer
     UNIMPLEMENTED "method X" (what containerd expects for unsupported RPCs).
     """
+    from google.protobuf import message_factory
+
     methods: dict[str, Method] = {}
     for rpc in descriptor.methods:
         handler = getattr(implementation, rpc.name, None)
@@ -136,8 +140,12 @@ def methods_from_mapping(
                 f"method {name!r}: expected (request_type, response_type, handler), got {spec!r}"
             ) from None
         for kind, cls in (("request", request_type), ("response", response_type)):
-            if not (isinstance(cls, type) and issubclass(cls, Message)):
-                raise TypeError(f"method {name!r}: {kind} type {cls!r} is not a protobuf Message")
+            if not (
+                isinstance(cls, type)
+                and callable(getattr(cls, "FromString", None))
+                and callable(getattr(cls, "SerializeToString", None))
+            ):
+                raise TypeError(f"method {name!r}: {kind} type {cls!r} is not a message class")
         _check_handler(f"method {name!r}", handler, sync=sync)
         methods[name] = Method(name, request_type, response_type, handler)
     return methods
@@ -154,10 +162,6 @@ def service_methods(
     ``(descriptor, obj)`` binds the descriptor's RPCs to ``obj``'s methods;
     ``(descriptor_or_name, mapping)`` takes the mapping's entries.
     """
-    if isinstance(service, ServiceDescriptor):
-        if isinstance(implementation, Mapping):
-            return service.full_name, methods_from_mapping(implementation, sync=sync)
-        return service.full_name, methods_from_descriptor(service, implementation, sync=sync)
     if isinstance(service, str):
         if not isinstance(implementation, Mapping):
             raise TypeError(
@@ -165,6 +169,12 @@ def service_methods(
                 " mapping; pass a ServiceDescriptor to register an object"
             )
         return service, methods_from_mapping(implementation, sync=sync)
+    from google.protobuf.descriptor import ServiceDescriptor
+
+    if isinstance(service, ServiceDescriptor):
+        if isinstance(implementation, Mapping):
+            return service.full_name, methods_from_mapping(implementation, sync=sync)
+        return service.full_name, methods_from_descriptor(service, implementation, sync=sync)
     raise TypeError(f"service must be a ServiceDescriptor or a name, not {service!r}")
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-
-from google.protobuf import any_pb2
+from typing import Any
 
 
 class Code(enum.IntEnum):
@@ -55,7 +54,7 @@ class TTRPCError(Exception):
         self,
         code: Code | int,
         message: str = "",
-        details: Sequence[any_pb2.Any] = (),
+        details: Sequence[Any] = (),
     ) -> None:
         code = code_of(int(code))
         if code == Code.OK:
@@ -63,7 +62,7 @@ class TTRPCError(Exception):
         super().__init__(code, message)
         self.code: Code | int = code
         self.message = message
-        self.details: tuple[any_pb2.Any, ...] = tuple(details)
+        self.details: tuple[Any, ...] = tuple(details)  # google.protobuf.Any values
 
     def __str__(self) -> str:
         name = self.code.name if isinstance(self.code, Code) else str(self.code)

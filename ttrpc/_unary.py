@@ -12,30 +12,46 @@ INTERNAL; a response over 4 MiB -> RESOURCE_EXHAUSTED. No anyio here.
 from __future__ import annotations
 
 import logging
+import sys
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf.message import DecodeError, Message
-
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import OversizedMessage
 from ttrpc._connection import ServerConnection
 from ttrpc._service import Method
 from ttrpc._status import Code, TTRPCError
+
+if TYPE_CHECKING:
+    from ttrpc._wire import Request
 
 log = logging.getLogger("ttrpc.server")
 
 DEADLINE_EXCEEDED_MESSAGE = "context deadline exceeded"
 
 
-def decode_payload(method: Method, request: ttrpc_pb2.Request) -> Message:
+def _decode_errors() -> tuple[type[Exception], ...]:
+    """What a message class raises for bytes it cannot decode: protobuf's
+    DecodeError (when protobuf is loaded) or a ValueError (``protos.lite``)."""
+    pb = sys.modules.get("google.protobuf.message")
+    return (ValueError,) if pb is None else (ValueError, pb.DecodeError)
+
+
+def type_name(message_type: type) -> str:
+    """The message type's full protobuf name."""
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+    name = getattr(descriptor, "full_name", None) or getattr(message_type, "FULL_NAME", None)
+    return str(name or message_type.__qualname__)
+
+
+def decode_payload(method: Method, request: Request) -> Any:
     """The request message; raises TTRPCError(INTERNAL) when it does not decode."""
     try:
         return method.request_type.FromString(request.payload)
-    except DecodeError as exc:
+    except _decode_errors() as exc:
         # services.go protoUnmarshal: codes.Internal.
         raise TTRPCError(Code.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}") from None
 
 
-def error_frame(stream_id: int, request: ttrpc_pb2.Request, exc: BaseException) -> bytes:
+def error_frame(stream_id: int, request: Request, exc: BaseException) -> bytes:
     """The response frame for a handler that raised ``exc``."""
     if isinstance(exc, TTRPCError):
         return ServerConnection.error_response(stream_id, exc.code, exc.message, exc.details)
@@ -56,13 +72,11 @@ def wrong_type_frame(stream_id: int, method: Method, result: object) -> bytes:
         stream_id,
         Code.INTERNAL,
         f"ttrpc: handler returned {type(result).__name__},"
-        f" expected {method.response_type.DESCRIPTOR.full_name}",
+        f" expected {type_name(method.response_type)}",
     )
 
 
-def response_frame(
-    stream_id: int, request: ttrpc_pb2.Request, method: Method, response: object
-) -> bytes:
+def response_frame(stream_id: int, request: Request, method: Method, response: object) -> bytes:
     """The OK response frame carrying ``response`` (or the error it amounts to)."""
     if not isinstance(response, method.response_type):
         log.error(
@@ -70,7 +84,7 @@ def response_frame(
             request.service,
             request.method,
             type(response),
-            method.response_type.DESCRIPTOR.full_name,
+            type_name(method.response_type),
         )
         return wrong_type_frame(stream_id, method, response)
     try:

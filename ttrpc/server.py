@@ -24,7 +24,6 @@ import anyio.abc
 import anyio.lowlevel
 from google.protobuf.descriptor import ServiceDescriptor
 
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import (
     MAX_MESSAGE_LENGTH,
     Flags,
@@ -49,6 +48,7 @@ from ttrpc._server_stream import ServerStream
 from ttrpc._service import Method, MethodSpec, Registry, service_methods
 from ttrpc._spawn import HandlerTasks
 from ttrpc._status import Code
+from ttrpc._wire import Request
 
 log = logging.getLogger("ttrpc.server")
 
@@ -375,7 +375,7 @@ class Server:
         self,
         conn: ServerConn,
         stream_id: int,
-        request: ttrpc_pb2.Request,
+        request: Request,
         method: Method,
         stream: ServerStream,
     ) -> None:
@@ -394,7 +394,7 @@ class Server:
         self,
         conn: ServerConn,
         stream_id: int,
-        request: ttrpc_pb2.Request,
+        request: Request,
         method: Method,
     ) -> None:
         in_handler.set(True)  # this task's own context copy

@@ -46,11 +46,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from google.protobuf.descriptor import ServiceDescriptor
-
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import MAX_MESSAGE_LENGTH, FrameError
 from ttrpc._connection import DataReceived, ProtocolReject, RequestReceived, ServerConnection
 from ttrpc._context import (
@@ -63,6 +60,11 @@ from ttrpc._peercred import Handshake, socket_credentials
 from ttrpc._service import Method, MethodSpec, Registry, service_methods
 from ttrpc._status import Code, TTRPCError
 from ttrpc._unary import deadline_frame, decode_payload, error_frame, response_frame
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import ServiceDescriptor
+
+    from ttrpc._wire import Request
 
 log = logging.getLogger("ttrpc.server")
 
@@ -731,9 +733,7 @@ class SyncServer:
         if deadline is not None:
             self._deadlines.add(conn, call)
 
-    def _run_call(
-        self, conn: _Conn, call: _Call, request: ttrpc_pb2.Request, method: Method
-    ) -> None:
+    def _run_call(self, conn: _Conn, call: _Call, request: Request, method: Method) -> None:
         _local.in_handler = True
         try:
             conn.answer(call, _invoke(call, request, method))
@@ -749,7 +749,7 @@ class SyncServer:
             conn.close()
 
 
-def _invoke(call: _Call, request: ttrpc_pb2.Request, method: Method) -> bytes:
+def _invoke(call: _Call, request: Request, method: Method) -> bytes:
     """Run the handler on this thread; return its response frame."""
     stream_id = call.stream_id
     try:

@@ -152,7 +152,7 @@ class CodeCache:
 #: Imported eagerly by ``preload``: what boot's control server and its error
 #: paths import lazily, outside the Sentry (never anyio or asyncio: the
 #: control server needs no event loop).
-EAGER = ("ttrpc.sync_server", "traceback", "google.protobuf.empty_pb2", "encodings.idna")
+EAGER = ("ttrpc.sync_server", "traceback", "encodings.idna")
 
 #: Never part of a sandbox: ``python -m sentry run --strace``'s tracer, the
 #: cffi build scripts (parsing their cdefs costs ~70 ms), the docs

@@ -34,9 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from google.protobuf import empty_pb2
-
-from protos.pysandbox.control.v1 import control_pb2 as pb
+from protos.pysandbox.control.v1 import control_lite as pb
 from runtime import spec as ocispec
 from runtime.boot import gofermounts
 from runtime.boot.fdlistener import FDStore
@@ -49,7 +47,9 @@ from ttrpc import Code, SyncServerContext, TTRPCError
 
 log = logging.getLogger("pysandbox.boot")
 
-SERVICE = pb.DESCRIPTOR.services_by_name["Control"]
+#: The control API's ttrpc service. Its messages are ``protos.lite``
+#: classes (``control_lite``): the sandbox process never imports protobuf.
+SERVICE = "pysandbox.control.v1.Control"
 
 # signal(7): signals whose default action is to ignore them.
 DEFAULT_IGNORED = frozenset({signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH})
@@ -312,7 +312,7 @@ class Controller:
         except LoadError as exc:
             self._killed = ExitStatus(code=exc.status)
             raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     @_serialized
     def Wait(self, ctx: SyncServerContext, req: pb.WaitRequest) -> Any:
@@ -368,7 +368,7 @@ class Controller:
             console = self._console(req.container_id, req.pid)
             if signo:
                 console.terminal.job.signal_foreground(signo)
-            return empty_pb2.Empty()
+            return pb.Empty()
         if sub is not None and req.pid in (0, getattr(sub.task, "tgid", 0)):
             return self._signal_subcontainer(sub, signo, req.target)
         tasks = list(self.loader.kernel.tasks.values())
@@ -376,15 +376,15 @@ class Controller:
             # runc: the init exists (held before exec) and can be killed;
             # one that ignores nothing yet dies of any fatal signal.
             if signo in (0, *DEFAULT_IGNORED):
-                return empty_pb2.Empty()
+                return pb.Empty()
             if signo in STOP_SIGNALS:
                 raise _err(Code.UNIMPLEMENTED, f"signal {signo}: the Sentry cannot stop tasks")
             self._killed = ExitStatus(signo=signo)
             self.loader.kernel.shutdown(self._killed)
-            return empty_pb2.Empty()
+            return pb.Empty()
         if self.state not in ("running", "paused") or not tasks:
             if req.target == pb.SignalRequest.ALL_PROCESSES:
-                return empty_pb2.Empty()  # kill --all: nobody left (as runc)
+                return pb.Empty()  # kill --all: nobody left (as runc)
             raise _err(Code.NOT_FOUND, "no process in the container is running")
         kernel = self.loader.kernel
         if req.target == pb.SignalRequest.ALL_PROCESSES:
@@ -396,12 +396,12 @@ class Controller:
                 raise _err(Code.NOT_FOUND, f"process {req.pid} does not exist")
             targets = [tg]
         if signo == 0:
-            return empty_pb2.Empty()
+            return pb.Empty()
         # Sent from outside the sandbox (si_pid 0): the kernel applies the
         # process's disposition, mask and handlers as for kill(2).
         for tg in targets:
             kernel.send_signal(tg, signo, SigInfo.user(signo, 0, 0))
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     def _signal_subcontainer(self, sub: Subcontainer, signo: int, target: int) -> Any:
         """kill(2) on a subcontainer's init (and, for ALL, its execs)."""
@@ -409,11 +409,11 @@ class Controller:
             if sub.state == "created" and signo not in (0, *DEFAULT_IGNORED):
                 # Killed before it started: it never runs.
                 self._finish_subcontainer(sub, ExitStatus(signo=signo))
-                return empty_pb2.Empty()
+                return pb.Empty()
             if target == pb.SignalRequest.ALL_PROCESSES:
                 # kill --all: nothing left to signal is not an error
                 # (containerd kills every process before a delete).
-                return empty_pb2.Empty()
+                return pb.Empty()
             raise _err(Code.NOT_FOUND, f"no process in container {sub.id!r} is running")
         if signo in STOP_SIGNALS:
             raise _err(Code.UNIMPLEMENTED, f"signal {signo}: the Sentry cannot stop tasks yet")
@@ -429,7 +429,7 @@ class Controller:
             if status is not None:
                 holder.killed = status
                 task.kill(status)
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     @_serialized
     def Processes(self, ctx: SyncServerContext, req: pb.ProcessesRequest) -> Any:
@@ -489,7 +489,7 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, f"cannot pause a {self.state} container")
         self.loader.gate.pause()
         self.state = "paused"
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     @_serialized
     def Resume(self, ctx: SyncServerContext, req: pb.ResumeRequest) -> Any:
@@ -498,7 +498,7 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, f"cannot resume a {self.state} container")
         self.loader.gate.resume()
         self.state = "running"
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     @_serialized
     def Execute(self, ctx: SyncServerContext, req: pb.ExecuteRequest) -> Any:
@@ -631,7 +631,7 @@ class Controller:
                     os.close(fd)
         self.subcontainers[cid] = sub
         log.info("subcontainer %s created", cid)
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     def _build_subcontainer(
         self,
@@ -687,7 +687,7 @@ class Controller:
             raise _err(Code.FAILED_PRECONDITION, str(exc)) from None
         self._start_watcher(f"watch-{sub.id}", self._watch_subcontainer, sub)
         log.info("subcontainer %s started: pid %d", sub.id, sub.task.tgid)
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     def _watch_subcontainer(self, sub: Subcontainer) -> None:
         thread = sub.task.thread
@@ -734,7 +734,7 @@ class Controller:
         for pid in [p for p, e in self.execs.items() if e.container_id == sub.id]:
             self.execs.pop(pid)
         log.info("subcontainer %s destroyed", sub.id)
-        return empty_pb2.Empty()
+        return pb.Empty()
 
     @_serialized
     def ResizeTerminal(self, ctx: SyncServerContext, req: pb.ResizeTerminalRequest) -> Any:
@@ -742,7 +742,7 @@ class Controller:
             raise _err(Code.INVALID_ARGUMENT, f"window size {req.rows}x{req.cols} out of range")
         console = self._console(req.container_id, req.pid)
         console.resize(req.rows, req.cols)
-        return empty_pb2.Empty()
+        return pb.Empty()
 
 
 def _default_action(task: Any, signo: int) -> ExitStatus | None:
@@ -769,3 +769,12 @@ def _memory_file_bytes(loader: Loader) -> int:
         return os.fstat(loader.memory_file.fd).st_blocks * 512
     except OSError:
         return 0
+
+
+def methods(ctl: Controller) -> dict[str, tuple[type, type, Callable[[Any, Any], Any]]]:
+    """``SERVICE``'s ttrpc method table bound to ``ctl`` (for
+    ``SyncServer.register``)."""
+    return {
+        name: (request, response, getattr(ctl, name))
+        for name, (request, response) in pb.SERVICES[SERVICE].items()
+    }

@@ -229,7 +229,7 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         from ttrpc import SyncServer
 
         server = SyncServer(grace_period=2.0)
-        server.register(controller.SERVICE, ctl)
+        server.register(controller.SERVICE, controller.methods(ctl))
         threading.Thread(
             target=server.serve_listener, args=(listener,), name="control", daemon=True
         ).start()

@@ -486,7 +486,7 @@ def test_register_validation() -> None:
         server.register(ECHO, EchoImpl())
     with pytest.raises(TypeError, match="mapping"):
         server.register("x.Y", EchoImpl())
-    with pytest.raises(TypeError, match="protobuf Message"):
+    with pytest.raises(TypeError, match="not a message class"):
         server.register("x.Y", {"M": (int, S, EchoImpl().Echo)})
     with pytest.raises(TypeError, match="expected"):
         server.register("x.Z", {"M": (S, S)})
