@@ -350,5 +350,8 @@ class Timestamp(Message):
     def FromNanoseconds(self, nanos: int) -> None:
         self.seconds, self.nanos = divmod(int(nanos), 1_000_000_000)
 
+    def ToSeconds(self) -> int:
+        return int(self.seconds)
+
     def ToNanoseconds(self) -> int:
         return int(self.seconds) * 1_000_000_000 + int(self.nanos)

@@ -16,19 +16,17 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from google.protobuf.message import Message
-
-from protos.pysandbox.control.v1 import control_pb2 as pb
 from runtime import controlsock
 from runtime.controlsock import FD_MAGIC, FD_TOKEN_KEY, FD_TOKEN_LEN, MAX_FDS
 from runtime.errors import NotAvailable, RuntimeFailure
 from ttrpc import Code, ConnectionClosed, SyncClient, TTRPCError
 
-SERVICE = pb.DESCRIPTOR.services_by_name["Control"].full_name
+SERVICE = "pysandbox.control.v1.Control"
 
-M = TypeVar("M", bound=Message)
+#: A response class of the control API (``protos.lite``'s control_lite).
+M = TypeVar("M")
 
 __all__ = ["FD_TOKEN_KEY", "SandboxGone", "call", "send_fds"]
 
@@ -49,7 +47,7 @@ class SandboxGone(RuntimeFailure):
 def call(
     socket_path: str,
     method: str,
-    request: Message,
+    request: Any,
     response_type: type[M],
     *,
     timeout: float | None = None,

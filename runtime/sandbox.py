@@ -706,13 +706,13 @@ def _call(sandbox: Sandbox, method: str, kwargs: dict[str, Any]) -> Any:
         )
     if not sandbox.control_socket:
         raise RuntimeFailure(f"sandbox {sandbox.id} has no control socket: cannot call {method}")
-    # Imported here: protobuf and the client load while boot starts, not
-    # before the CLI has spawned it.
+    # Imported here: the messages and the client load while boot starts,
+    # not before the CLI has spawned it.
     from runtime import controlclient, sandboxcalls
 
     request, response_type = sandboxcalls.request_for(method, kwargs)
     try:
-        resp = controlclient.call(
+        resp: Any = controlclient.call(
             sandbox.control_socket,
             method,
             request,

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import anyio
 from google.protobuf.message import DecodeError, Message
 
-from ttrpc import ttrpc_pb2
 from ttrpc._codec import Flags, MessageType, OversizedMessage, encode_frame
 from ttrpc._status import Code, TTRPCError
+from ttrpc._wire import Response
 
 if TYPE_CHECKING:
     from ttrpc.client import Client
@@ -40,11 +40,11 @@ class Call:
     def __init__(self) -> None:
         self.done = False
         self.waiting = False
-        self.response: ttrpc_pb2.Response | None = None
+        self.response: Response | None = None
         self.error: TTRPCError | None = None
         self.event = anyio.Event()
 
-    def finish(self, response: ttrpc_pb2.Response | None, error: TTRPCError | None) -> None:
+    def finish(self, response: Response | None, error: TTRPCError | None) -> None:
         if self.done:
             return
         self.done = True
@@ -75,7 +75,7 @@ class StreamState(Call):
         if self.done:
             self.event.set()
 
-    def finish(self, response: ttrpc_pb2.Response | None, error: TTRPCError | None) -> None:
+    def finish(self, response: Response | None, error: TTRPCError | None) -> None:
         if self.end:
             return
         self.end = True

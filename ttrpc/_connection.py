@@ -20,7 +20,7 @@ which streams exist is the transport's business (server.py, client.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ttrpc._codec import (
     HEADER,
@@ -34,10 +34,7 @@ from ttrpc._codec import (
     OversizedMessage,
 )
 from ttrpc._status import Code, TTRPCError
-from ttrpc._wire import Request, WireError, encode_status_response
-
-if TYPE_CHECKING:
-    from ttrpc import ttrpc_pb2
+from ttrpc._wire import Request, Response, WireError, encode_request, encode_status_response
 
 
 class RequestReceived(NamedTuple):
@@ -68,7 +65,7 @@ class ResponseReceived(NamedTuple):
     """A RESPONSE frame for ``stream_id``: a Response, or the error decoding it."""
 
     stream_id: int
-    response: ttrpc_pb2.Response | None
+    response: Response | None
     error: TTRPCError | None
 
 
@@ -217,24 +214,13 @@ class ClientConnection:
         flags: int = Flags.NONE,
     ) -> bytes:
         """Frame bytes of a REQUEST. Raises OversizedMessage past 4 MiB."""
-        from ttrpc import ttrpc_pb2  # the client side keeps protobuf's codec
-
-        request = ttrpc_pb2.Request(
-            service=service, method=method, payload=payload, timeout_nano=timeout_nano
-        )
-        for key, value in metadata:
-            request.metadata.add(key=key, value=value)
-        body = request.SerializeToString()
+        body = encode_request(service, method, payload, timeout_nano, metadata)
         if len(body) > MAX_MESSAGE_LENGTH:
             raise OversizedMessage(len(body), MAX_MESSAGE_LENGTH)
         return HEADER.pack(len(body), stream_id, MessageType.REQUEST, flags) + body
 
     def receive_data(self, data: bytes) -> list[ClientEvent]:
         """Feed received bytes; return responses (and stray DATA) in order."""
-        from google.protobuf.message import DecodeError
-
-        from ttrpc import ttrpc_pb2
-
         events: list[ClientEvent] = []
         for frame in self._decoder.feed(data):
             if isinstance(frame, OversizedFrame):
@@ -248,10 +234,9 @@ class ClientConnection:
                     )
                 continue
             if frame.type == MessageType.RESPONSE:
-                response = ttrpc_pb2.Response()
                 try:
-                    response.ParseFromString(frame.data)
-                except DecodeError as exc:
+                    response = Response.decode(frame.data)
+                except WireError as exc:
                     events.append(
                         ResponseReceived(
                             frame.stream_id,

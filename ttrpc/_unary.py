@@ -12,13 +12,13 @@ INTERNAL; a response over 4 MiB -> RESOURCE_EXHAUSTED. No anyio here.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from ttrpc._codec import OversizedMessage
 from ttrpc._connection import ServerConnection
 from ttrpc._service import Method
 from ttrpc._status import Code, TTRPCError
+from ttrpc._wire import decode_errors, type_name
 
 if TYPE_CHECKING:
     from ttrpc._wire import Request
@@ -28,25 +28,11 @@ log = logging.getLogger("ttrpc.server")
 DEADLINE_EXCEEDED_MESSAGE = "context deadline exceeded"
 
 
-def _decode_errors() -> tuple[type[Exception], ...]:
-    """What a message class raises for bytes it cannot decode: protobuf's
-    DecodeError (when protobuf is loaded) or a ValueError (``protos.lite``)."""
-    pb = sys.modules.get("google.protobuf.message")
-    return (ValueError,) if pb is None else (ValueError, pb.DecodeError)
-
-
-def type_name(message_type: type) -> str:
-    """The message type's full protobuf name."""
-    descriptor = getattr(message_type, "DESCRIPTOR", None)
-    name = getattr(descriptor, "full_name", None) or getattr(message_type, "FULL_NAME", None)
-    return str(name or message_type.__qualname__)
-
-
 def decode_payload(method: Method, request: Request) -> Any:
     """The request message; raises TTRPCError(INTERNAL) when it does not decode."""
     try:
         return method.request_type.FromString(request.payload)
-    except _decode_errors() as exc:
+    except decode_errors() as exc:
         # services.go protoUnmarshal: codes.Internal.
         raise TTRPCError(Code.INTERNAL, f"ttrpc: error unmarshalling payload: {exc}") from None
 

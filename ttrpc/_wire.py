@@ -1,17 +1,19 @@
-"""ttrpc's own Request and error Response, encoded by hand.
+"""ttrpc's own messages (Request, Response, Status), encoded by hand.
 
-A server decodes one ``ttrpc.Request`` per call and encodes a
-``ttrpc.Response`` per answer; both are tiny and fixed (``ttrpc.proto``).
-Doing it here, as ttrpc-rust does, lets a server run without importing the
-protobuf runtime at all when its services' messages do not need it (the
-sandbox process: importing protobuf cost it ~15 ms of every start and ~2 MiB
-of memory). The bytes are protobuf's; ``tests/ttrpc/test_wire.py`` checks
-both directions against ``ttrpc_pb2``. The client side still uses
-``ttrpc_pb2``.
+Every call is one ``ttrpc.Request`` and one ``ttrpc.Response``; both are
+tiny and fixed (``ttrpc.proto``). Coding them here lets a peer run without
+importing the protobuf runtime when its services' messages do not need it
+(the sandbox process and the CLI, whose control API uses ``protos.lite``:
+importing protobuf cost each of them ~15 ms of every container start).
+The bytes are protobuf's; ``tests/ttrpc/test_wire.py`` checks both
+directions against ``ttrpc_pb2``. A status's details come back as
+``AnyValue`` (``type_url``, ``value``), which ``any_pb2.Any`` can be built
+from.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +30,116 @@ class KeyValue:
     def __init__(self, key: str = "", value: str = "") -> None:
         self.key = key
         self.value = value
+
+
+class AnyValue:
+    """A ``google.protobuf.Any`` as it arrived: ``type_url`` and ``value``."""
+
+    __slots__ = ("type_url", "value")
+
+    def __init__(self, type_url: str = "", value: bytes = b"") -> None:
+        self.type_url = type_url
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AnyValue):
+            return NotImplemented
+        return (self.type_url, self.value) == (other.type_url, other.value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AnyValue(type_url={self.type_url!r}, value={self.value!r})"
+
+
+class Status:
+    """``ttrpc.Status`` (google.rpc.Status), decoded."""
+
+    __slots__ = ("code", "details", "message")
+
+    def __init__(self) -> None:
+        self.code = 0
+        self.message = ""
+        self.details: list[AnyValue] = []
+
+
+class Response:
+    """``ttrpc.Response``, decoded (``status``, ``payload``)."""
+
+    __slots__ = ("payload", "status")
+
+    def __init__(self) -> None:
+        self.status = Status()
+        self.payload = b""
+
+    @classmethod
+    def decode(cls, data: bytes) -> Response:
+        resp = cls()
+        for number, value in _fields(memoryview(data)):
+            if number == 1:
+                status = resp.status
+                for n, v in _fields(_chunk(value, "status")):
+                    if n == 1:
+                        if not isinstance(v, int):
+                            raise WireError("status code: wrong wire type")
+                        raw = v & 0xFFFFFFFF
+                        status.code = raw - (1 << 32) if raw >> 31 else raw
+                    elif n == 2:
+                        status.message = _text(v, "status message")
+                    elif n == 3:
+                        detail = AnyValue()
+                        for dn, dv in _fields(_chunk(v, "status detail")):
+                            if dn == 1:
+                                detail.type_url = _text(dv, "detail type_url")
+                            elif dn == 2:
+                                detail.value = bytes(_chunk(dv, "detail value"))
+                        status.details.append(detail)
+            elif number == 2:
+                resp.payload = bytes(_chunk(value, "payload"))
+        return resp
+
+
+def encode_request(
+    service: str,
+    method: str,
+    payload: bytes,
+    timeout_nano: int = 0,
+    metadata: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """``ttrpc.Request`` bytes."""
+    out = bytearray()
+    if service:
+        _bytes_field(out, 1, service.encode("utf-8"))
+    if method:
+        _bytes_field(out, 2, method.encode("utf-8"))
+    if payload:
+        _bytes_field(out, 3, bytes(payload))
+    if timeout_nano:
+        _key(out, 4, 0)
+        _varint(out, int(timeout_nano) & ((1 << 64) - 1))
+    for key, value in metadata:
+        kv = bytearray()
+        if key:
+            _bytes_field(kv, 1, key.encode("utf-8"))
+        if value:
+            _bytes_field(kv, 2, value.encode("utf-8"))
+        _bytes_field(out, 5, bytes(kv))
+    return bytes(out)
+
+
+def decode_errors() -> tuple[type[Exception], ...]:
+    """What a message class raises for bytes it cannot decode: protobuf's
+    DecodeError (when protobuf is loaded) or a ValueError (``protos.lite``,
+    this module)."""
+    pb = sys.modules.get("google.protobuf.message")
+    return (ValueError,) if pb is None else (ValueError, pb.DecodeError)
+
+
+def type_name(message_type: type) -> str:
+    """A message class's full protobuf name (protobuf's or protos.lite's)."""
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+    name = getattr(descriptor, "full_name", None) or getattr(message_type, "FULL_NAME", None)
+    return str(name or message_type.__qualname__)
 
 
 class Request:

@@ -12,15 +12,16 @@ import socket
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TypeVar
-
-from google.protobuf.message import DecodeError, Message
+from typing import Any, TypeVar
 
 from ttrpc._codec import MAX_MESSAGE_LENGTH, FrameError, OversizedMessage
 from ttrpc._connection import ClientConnection, ResponseReceived
 from ttrpc._status import Code, ConnectionClosed, TTRPCError
+from ttrpc._wire import decode_errors, type_name
 
-M = TypeVar("M", bound=Message)
+#: A response message class: protobuf's or ``protos.lite``'s (anything with
+#: ``FromString``); the client never imports protobuf itself.
+M = TypeVar("M")
 
 
 class SyncClient:
@@ -75,7 +76,7 @@ class SyncClient:
         self,
         service: str,
         method: str,
-        request: Message,
+        request: Any,
         response_type: type[M],
         *,
         timeout: float | None = None,
@@ -118,11 +119,12 @@ class SyncClient:
         if status.code != Code.OK:
             raise TTRPCError(status.code, status.message, status.details)
         try:
-            return response_type.FromString(event.response.payload)
-        except DecodeError as exc:
+            result: M = response_type.FromString(event.response.payload)  # type: ignore[attr-defined]
+            return result
+        except decode_errors() as exc:
             raise TTRPCError(
                 Code.INTERNAL,
-                f"ttrpc: cannot decode {response_type.DESCRIPTOR.full_name} response: {exc}",
+                f"ttrpc: cannot decode {type_name(response_type)} response: {exc}",
             ) from None
 
     def _receive(self, stream_id: int, deadline: float | None) -> ResponseReceived:

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ttrpc import ttrpc_pb2
-from ttrpc._wire import Request, WireError, encode_status_response
+from ttrpc._wire import (
+    AnyValue,
+    Request,
+    Response,
+    WireError,
+    encode_request,
+    encode_status_response,
+)
 
 _text = st.text(max_size=12)
 
@@ -79,3 +86,36 @@ def test_unknown_and_fixed_width_fields_are_skipped() -> None:
 def test_bad_requests_are_wire_errors(data: bytes, message: str) -> None:
     with pytest.raises(WireError, match=message):
         Request.decode(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    service=_text,
+    method=_text,
+    payload=st.binary(max_size=40),
+    timeout=st.integers(0, 2**63 - 1),
+    metadata=st.lists(st.tuples(_text, _text), max_size=3),
+)
+def test_request_encodes_as_protobuf(service, method, payload, timeout, metadata) -> None:
+    pb = ttrpc_pb2.Request(service=service, method=method, payload=payload, timeout_nano=timeout)
+    for key, value in metadata:
+        pb.metadata.add(key=key, value=value)
+    assert encode_request(service, method, payload, timeout, metadata) == pb.SerializeToString()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    code=st.integers(-(2**31), 2**31 - 1),
+    message=st.text(max_size=30),
+    details=st.lists(st.tuples(_text, st.binary(max_size=10)), max_size=2),
+    payload=st.binary(max_size=30),
+)
+def test_response_decodes_as_protobuf(code, message, details, payload) -> None:
+    pb = ttrpc_pb2.Response(payload=payload)
+    pb.status.code = code
+    pb.status.message = message
+    pb.status.details.extend(any_pb2.Any(type_url=t, value=v) for t, v in details)
+    resp = Response.decode(pb.SerializeToString())
+    assert (resp.status.code, resp.status.message, resp.payload) == (code, message, payload)
+    assert [(d.type_url, d.value) for d in resp.status.details] == details
+    assert resp.status.details == [AnyValue(t, v) for t, v in details]
