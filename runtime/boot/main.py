@@ -219,11 +219,6 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
     os.write(ns.start_sync_fd, READY)
     os.close(ns.start_sync_fd)
     log.info("sandbox %s booted (platform %s)", ns.id, conf.platform)
-    # The caller now records the state and sends StartRoot (a few ms):
-    # meanwhile, bind what every program's start calls (~4 ms of imports
-    # that would otherwise come after the init's first instructions). The
-    # control server accepts its connection right after.
-    ldr.bind_startup_handlers()
 
     def serve() -> int:
         from ttrpc import SyncServer
@@ -233,6 +228,17 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         threading.Thread(
             target=server.serve_listener, args=(listener,), name="control", daemon=True
         ).start()
+        # The caller now records the state and sends StartRoot (a few ms):
+        # meanwhile, bind what every program's start calls (~4 ms of imports
+        # that would otherwise come after the init's first instructions). A
+        # short switch interval lets the control thread take the GIL as soon
+        # as StartRoot arrives instead of after up to 5 ms.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0002)
+        try:
+            ldr.bind_startup_handlers()
+        finally:
+            sys.setswitchinterval(interval)
         try:
             if console_fd is not None:
                 _forward_host_resizes(ctl)
