@@ -156,10 +156,12 @@ def _child(sock: socket.socket, names: tuple[str, ...], conf: RuntimeConfig | No
 
 class WarmForker:
     """The CLI's forker: warm children for ``boot`` and ``gofer`` (the
-    first of each), a plain fork for anything else."""
+    first of each), a plain fork for anything else. Boot is forked first:
+    its imports are the start's critical path, the gofer's fork (~1 ms)
+    is not."""
 
     def __init__(
-        self, conf: RuntimeConfig | None, commands: tuple[str, ...] = ("gofer", "boot")
+        self, conf: RuntimeConfig | None, commands: tuple[str, ...] = ("boot", "gofer")
     ) -> None:
         self._warm: dict[str, WarmChild] = {}
         for command in commands:

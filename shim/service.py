@@ -240,7 +240,10 @@ class TaskService:
         token = anyio.lowlevel.current_token()
 
         def notify() -> None:
-            anyio.from_thread.run_sync(self._publish_oom, task.id, token=token)
+            try:
+                anyio.from_thread.run_sync(self._publish_oom, task.id, token=token)
+            except anyio.RunFinishedError:
+                pass  # the shim's loop has ended (shutdown): nobody to tell
 
         task.oom.watch(notify)
 
