@@ -124,6 +124,12 @@ class MemoryFile:
         """Reference count of the page at ``offset`` (allocated pages only)."""
         return self._shared.get(offset // PAGE_SIZE, 1)
 
+    @property
+    def shared_pages(self) -> dict[int, int]:
+        """Page index -> owner count of the pages with more than one owner
+        (read-only to callers: ``mm``'s C run lookup probes it directly)."""
+        return self._shared
+
     def any_shared(self, offsets: Iterable[int]) -> bool:
         """Whether a page at one of ``offsets`` has more than one owner
         (one dict probe when nothing is shared, the state without fork)."""

@@ -25,7 +25,6 @@ import errno
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import replace
-from typing import cast
 
 from sentry.abi.errors import (
     EACCES,
@@ -58,6 +57,7 @@ from sentry.abi.mm import (
     PROT_WRITE,
 )
 from sentry.memory import MemoryFile, MemoryFileExhausted
+from sentry.mm._runs import present_runs
 from sentry.mm.file_cache import SharedFileCache
 from sentry.mm.mappable import Mappable
 from sentry.mm.vma import VMA, VMARecord
@@ -794,10 +794,9 @@ class MemoryManager:
     ) -> list[tuple[int, int]] | None:
         """``_runs`` for the usual buffer of a pipe or socket transfer: no
         hole, every page present and (for a write) none copy-on-write. The
-        pages are looked up with one C-level ``map`` and, when consecutive
-        in the MemoryFile, found so with one list comparison; otherwise
-        merged in a short loop over the offsets. None sends the caller to
-        the general walk (which populates pages and raises the errors)."""
+        VMAs are checked here, the pages looked up and merged in C
+        (``_runs.present_runs``). None sends the caller to the general walk
+        (which populates pages and raises the errors)."""
         first = addr & PAGE_MASK
         end = addr + n
         if not self.min_address <= first < self.max_address:
@@ -816,33 +815,8 @@ class MemoryManager:
             if following is None or following.start != vma.end:
                 return None
             vma = following
-        span = ((end - 1) & PAGE_MASK) - first + PAGE_SIZE
-        found = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
-        if None in found:
-            return None
-        offsets = cast("list[int]", found)
-        if write and private and self.mf.any_shared(offsets):
-            return None
-        base = offsets[0]
-        head = addr - first
-        if offsets == list(range(base, base + span, PAGE_SIZE)):
-            return [(base + head, n)]
-        runs: list[tuple[int, int]] = []
-        run_start = base + head
-        run_len = min(n, PAGE_SIZE - head)
-        left = n - run_len
-        prev = base
-        for offset in offsets[1:]:
-            take = PAGE_SIZE if left > PAGE_SIZE else left
-            if offset == prev + PAGE_SIZE:
-                run_len += take
-            else:
-                runs.append((run_start, run_len))
-                run_start, run_len = offset, take
-            prev = offset
-            left -= take
-        runs.append((run_start, run_len))
-        return runs
+        shared = self.mf.shared_pages if write and private else None
+        return present_runs(self._pages, addr, n, shared)
 
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""
