@@ -71,6 +71,11 @@ FAULT_AROUND_PAGES = 16
 #: more pages of a cached file costs a few, so exec'ing busybox takes fewer
 #: faults with a wider window (gVisor maps file ranges in large units too).
 FILE_FAULT_AROUND_PAGES = 64
+#: The window for program text (private, executable, not writable file
+#: mappings): its pages come from the private file cache without a copy
+#: (``private_cache``), so a fault maps up to 2 MiB of it in one call and
+#: busybox's text takes one fault instead of seven.
+TEXT_FAULT_AROUND_PAGES = 512
 
 #: Linux keeps this gap below a stack VMA free of new mappings
 #: (mm/mmap.c stack_guard_gap, 256 pages).
@@ -565,6 +570,22 @@ class MemoryManager:
             while run_end < end and run_end not in pages:
                 run_end += PAGE_SIZE
             n = (run_end - page) // PAGE_SIZE
+            if vma.mappable is not None and not vma.prot & PROT_WRITE:
+                # Not writable: the file's cached pages, shared copy-on-write.
+                runs = self.file_cache.private_runs(
+                    vma.mappable, vma.offset + (page - vma.start), n
+                )
+                if runs is not None:
+                    for offset, k in runs:
+                        pages.update(
+                            zip(
+                                range(page, page + k * PAGE_SIZE, PAGE_SIZE),
+                                range(offset, offset + k * PAGE_SIZE, PAGE_SIZE),
+                                strict=True,
+                            )
+                        )
+                        page += k * PAGE_SIZE
+                    continue
             try:
                 offset = mf.allocate(n)
             except MemoryFileExhausted as exc:
@@ -682,11 +703,14 @@ class MemoryManager:
             if vma is None or not self._allowed(vma, write, execute):
                 return False
             page = addr & PAGE_MASK
-            pages = (
-                FILE_FAULT_AROUND_PAGES
-                if vma.mappable is not None and not vma.shared
-                else FAULT_AROUND_PAGES
-            )
+            if vma.mappable is None or vma.shared:
+                pages = FAULT_AROUND_PAGES
+            elif vma.prot & (PROT_EXEC | PROT_WRITE) == PROT_EXEC and hasattr(
+                vma.mappable, "content_stamp"
+            ):
+                pages = TEXT_FAULT_AROUND_PAGES
+            else:
+                pages = FILE_FAULT_AROUND_PAGES
             span = pages * PAGE_SIZE
             start = max(vma.start, page - (page - vma.start) % span)
             end = min(vma.end, start + span)
