@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 
 from sentry.abi.mm import PAGE_SIZE
+from sentry.memory._refcounts import add_refs, drop_refs, page_indices
 
 #: Default size of the file. It is sparse: only pages written cost memory,
 #: and memfd mappings are not charged to overcommit (mm/shmem.c, VM_NORESERVE).
@@ -142,17 +143,12 @@ class MemoryFile:
         """One more owner for each page of the run (copy-on-write sharing)."""
         first = offset // PAGE_SIZE
         with self._lock:
-            shared = self._shared
-            for page in range(first, first + n_pages):
-                shared[page] = shared.get(page, 1) + 1
+            add_refs(self._shared, range(first, first + n_pages))
 
     def inc_ref_pages(self, offsets: Iterable[int]) -> None:
         """``inc_ref`` for many single pages (fork shares a whole address space)."""
         with self._lock:
-            shared = self._shared
-            for offset in offsets:
-                page = offset // PAGE_SIZE
-                shared[page] = shared.get(page, 1) + 1
+            add_refs(self._shared, page_indices(offsets, PAGE_SIZE))
 
     def dec_ref(self, offset: int, n_pages: int = 1) -> None:
         """One owner fewer for each page of the run; pages reaching zero are freed."""
@@ -163,29 +159,12 @@ class MemoryFile:
         """``dec_ref`` for many single pages at once (an address space going
         away): freed pages are returned to the host in contiguous runs, one
         MADV_REMOVE per run instead of one per page."""
-        self._dec_pages(sorted(offset // PAGE_SIZE for offset in offsets))
+        self._dec_pages(page_indices(offsets, PAGE_SIZE))
 
     def _dec_pages(self, pages: Iterable[int]) -> None:
         with self._lock:
-            shared = self._shared
-            run_start = -1
-            run_len = 0
-            for page in pages:
-                count = shared.get(page, 1)
-                if count > 2:
-                    shared[page] = count - 1
-                    continue
-                if count == 2:
-                    del shared[page]
-                    continue
-                if run_len and page == run_start + run_len:
-                    run_len += 1
-                    continue
-                if run_len:
-                    self._free_run(run_start, run_len)
-                run_start, run_len = page, 1
-            if run_len:
-                self._free_run(run_start, run_len)
+            for start, n_pages in drop_refs(self._shared, pages):
+                self._free_run(start, n_pages)
 
     def _zero_pages(self, start: int, n_pages: int) -> None:
         offset = start * PAGE_SIZE
