@@ -102,6 +102,10 @@ class PrivateFileCache:
             for offset, pages in runs:
                 self._mf.inc_ref(offset, pages)
             self._evict(self.max_pages, keep=key)
+            if self.pages > self.max_pages:
+                # This file alone is over the limit: keep none of it (the
+                # caller's references keep what it maps).
+                self._release(self._files.pop(key))
         return runs
 
     def _fill(self, mappable: Mappable, entry: _CachedFile, lo: int, hi: int) -> None:

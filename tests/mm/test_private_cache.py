@@ -130,3 +130,14 @@ def test_writable_private_mappings_still_copy(mf):
     assert cache.private.pages == 0
     m.release()
     assert mf.allocated_pages == 0
+
+
+def test_a_file_larger_than_the_limit_is_not_kept(mf):
+    cache = PrivateFileCache(mf, max_pages=4)
+    big = StampedMappable(_pattern(8))
+    runs = cache.runs(big, 0, 8)
+    assert runs is not None and cache.pages == 0
+    assert mf.allocated_pages == 8  # held by the caller alone
+    for offset, n in runs:
+        mf.dec_ref(offset, n)
+    assert mf.allocated_pages == 0
