@@ -228,6 +228,15 @@ class MemoryFile:
             raise ValueError("MemoryFile view out of range")
         return self._view[offset : offset + length]
 
+    def find_nul(self, offset: int, length: int) -> int:
+        """The index of the first NUL byte in ``[offset, offset+length)``
+        relative to ``offset``, or -1: searched in place (a string copied in
+        from the application needs no copy of its whole page to find its end)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError("MemoryFile range out of range")
+        found = self._map.find(b"\0", offset, offset + length)
+        return found - offset if found >= 0 else -1
+
     def zero(self, offset: int, length: int) -> None:
         """Zero bytes in place (pages stay allocated)."""
         self._map[offset : offset + length] = bytes(length)

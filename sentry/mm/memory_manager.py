@@ -966,13 +966,14 @@ class MemoryManager:
                     raise EFAULT
                 page = pos & PAGE_MASK
                 take = min(page + PAGE_SIZE - pos, maxlen - len(out))
-                offset = self._page_offset(page, False, False)
-                chunk = self.mf.view(offset + (pos - page), take)
-                nul = bytes(chunk).find(b"\0")
+                offset = self._page_offset(page, False, False) + (pos - page)
+                nul = self.mf.find_nul(offset, take)
                 if nul >= 0:
-                    out += chunk[:nul]
+                    if not out:
+                        return bytes(self.mf.view(offset, nul))
+                    out += self.mf.view(offset, nul)
                     return bytes(out)
-                out += chunk
+                out += self.mf.view(offset, take)
                 pos += take
         raise ENAMETOOLONG
 
