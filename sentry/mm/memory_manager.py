@@ -678,6 +678,25 @@ class MemoryManager:
         if run_len:
             self._map(run_addr, run_len, run_off, run_prot)
 
+    def mirror_populated(self) -> None:
+        """Mirror every populated page now (after exec's loader wrote the
+        stack and the data segment's tail): the first switch of a new
+        address space maps them (on ptrace, replayed when its stub starts)
+        instead of the program faulting on each window of them."""
+        with self._lock:
+            run_start = run_end = -1
+            vma: VMA | None = None
+            for page in sorted(self._pages):
+                if vma is not None and page == run_end and page < vma.end:
+                    run_end += PAGE_SIZE
+                    continue
+                if vma is not None:
+                    self._mirror(vma, run_start, run_end)
+                vma = self._find(page)
+                run_start, run_end = page, page + PAGE_SIZE
+            if vma is not None:
+                self._mirror(vma, run_start, run_end)
+
     def _map(self, addr: int, length: int, offset: int, prot: int) -> None:
         """Mirror one run. The host may refuse with ENOMEM when the sandbox's
         memory cgroup is full (the stub's page tables are charged there):
