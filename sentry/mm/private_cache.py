@@ -68,9 +68,10 @@ class PrivateFileCache:
     ) -> list[tuple[int, int]] | None:
         """The MemoryFile runs ``(offset, pages)`` holding the file's pages
         ``[file_offset, file_offset + n_pages * PAGE_SIZE)`` in order, each
-        page with a new reference for the caller. Pages past the end of the
-        file read as zeros. None when the file cannot be cached (no content
-        stamp) or the MemoryFile has no room: the caller copies instead."""
+        page with a new reference for the caller (the bytes of the file's
+        last page past its end are zeros). None when the file cannot be
+        cached (no content stamp), the range reaches past the file's last
+        page or the MemoryFile has no room: the caller copies instead."""
         stamp_of = getattr(mappable, "content_stamp", None)
         if stamp_of is None or file_offset % PAGE_SIZE or n_pages <= 0:
             return None
@@ -132,11 +133,15 @@ class PrivateFileCache:
             offset = self._mf.allocate(want)
             read_into = getattr(mappable, "read_into", None)
             length = want * PAGE_SIZE
-            if read_into is not None:
-                read_into(first_page * PAGE_SIZE, self._mf.view(offset, length))
-            else:
-                data = mappable.read_at(first_page * PAGE_SIZE, length)
-                self._mf.view(offset, len(data))[:] = data
+            try:
+                if read_into is not None:
+                    read_into(first_page * PAGE_SIZE, self._mf.view(offset, length))
+                else:
+                    data = mappable.read_at(first_page * PAGE_SIZE, length)
+                    self._mf.view(offset, len(data))[:] = data
+            except BaseException:
+                self._mf.dec_ref(offset, want)  # the file failed to read (EIO)
+                raise
             for c in range(k, gap_end):
                 held = min(CHUNK_PAGES, want - (c - k) * CHUNK_PAGES)
                 if held > 0:

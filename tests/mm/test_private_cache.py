@@ -141,3 +141,14 @@ def test_a_file_larger_than_the_limit_is_not_kept(mf):
     for offset, n in runs:
         mf.dec_ref(offset, n)
     assert mf.allocated_pages == 0
+
+
+def test_a_failing_read_leaves_nothing_allocated(mf):
+    class Broken(StampedMappable):
+        def read_at(self, offset: int, length: int) -> bytes:
+            raise OSError(5, "EIO")
+
+    cache = PrivateFileCache(mf)
+    with pytest.raises(OSError):
+        cache.runs(Broken(_pattern(4)), 0, 4)
+    assert mf.allocated_pages == 0 and cache.pages == 0
