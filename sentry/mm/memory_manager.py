@@ -77,6 +77,11 @@ FILE_FAULT_AROUND_PAGES = 64
 #: busybox's text takes one fault instead of seven.
 TEXT_FAULT_AROUND_PAGES = 512
 
+#: mprotect re-mirrors the present pages of ranges up to this size at once
+#: (one injected mmap instead of a fault after it); larger ones on faults,
+#: because walking them page by page would cost more than it saves.
+EAGER_MPROTECT_PAGES = 16
+
 #: Linux keeps this gap below a stack VMA free of new mappings
 #: (mm/mmap.c stack_guard_gap, 256 pages).
 STACK_GUARD_GAP = 256 * PAGE_SIZE
@@ -388,8 +393,20 @@ class MemoryManager:
             for vma in vmas:
                 vma.prot = prot
             self._merge_range(addr, end)
-            # Lazily re-mirror with the new protections on the next fault.
             self.address_space.unmap(addr, end - addr)
+            if prot and end - addr <= EAGER_MPROTECT_PAGES * PAGE_SIZE:
+                # A small range (RELRO after relocation, a JIT's page) is
+                # used right away: mirror its present pages now with the
+                # new protections, as the next fault would.
+                pos = addr
+                while pos < end:
+                    part = self._find(pos)
+                    if part is None:
+                        break
+                    stop = min(part.end, end)
+                    self._mirror(part, pos, stop)
+                    pos = stop
+            # Otherwise lazily, on the next fault.
 
     def brk(self, addr: int) -> int:
         """Move the program break (mm/mmap.c brk); returns the new break, or

@@ -34,3 +34,23 @@ def test_populated_pages_are_mirrored_in_runs_and_shared_ones_read_only():
     mm.release()
     assert mf.allocated_pages == 0
     mf.close()
+
+
+def test_mprotect_of_a_small_range_remirrors_present_pages_at_once():
+    mf = MemoryFile(size=1 << 26)
+    space = RecordingAddressSpace()
+    mm = MemoryManager(mf, space, 0x10000, 0x7F0000000000)
+    a = mm.mmap(0, 4 * PAGE_SIZE, RW, ANON)
+    mm.copy_out(a, b"x")  # page 0 present
+    mm.mirror_populated()
+    mm.mprotect(a, 2 * PAGE_SIZE, PROT_READ)
+    assert space.pages == {a: (space.pages[a][0], PROT_READ)}  # page 1 absent: not mapped
+    # The VMAs stay merged: one per protection.
+    assert [(v.start, v.end, v.perms) for v in mm.vmas()] == [
+        (a, a + 2 * PAGE_SIZE, "r--p"),
+        (a + 2 * PAGE_SIZE, a + 4 * PAGE_SIZE, "rw-p"),
+    ]
+    mm.mprotect(a, 2 * PAGE_SIZE, 0)
+    assert not space.pages
+    mm.release()
+    mf.close()
