@@ -12,6 +12,12 @@ class ImplMappable:
         self._impl = impl
         self._name = name
         self._ids = ids
+        # Offered only when the impl can tell whether its bytes changed:
+        # mm then caches the file's pages for private mappings
+        # (sentry.mm.private_cache).
+        stamp = getattr(impl, "content_stamp", None)
+        if stamp is not None:
+            self.content_stamp = stamp
 
     def read_at(self, offset: int, length: int) -> bytes:
         return self._impl.read(offset, length)

@@ -88,6 +88,7 @@ def exec_into(
         # robust futexes are released (exec_mm_release).
         kernel.de_thread(t)
         mm_release(t, shared=False)
+        mm.mirror_populated()
     except BaseException:
         mm.release()
         raise

@@ -261,6 +261,7 @@ class Kernel(ThreadExit):
                 # What was left when init ended, before the shutdown kills
                 # the rest (``sentry run --stats``, leak tests).
                 self.platform.quiesce()  # spare stubs are no leak
+                self.file_cache.private.drop_all()  # nor cached program text
                 self.init_exit_counts = self.live_counts()
                 self.init_exit_counts["memory_pages"] = self.memory_file.allocated_pages
                 # Always reached, so ``wait`` can never hang on a dead init.

@@ -60,6 +60,10 @@ MAX_INTERP_DEPTH = 5
 
 #: Initial stack VMA size; it grows down on faults up to the stack rlimit.
 INITIAL_STACK = 128 * 1024
+#: Zero pages populated below the initial stack pointer's page: a program's
+#: first calls use a few KiB of stack, and exec mirrors what is populated
+#: (``MemoryManager.mirror_populated``), so they need no fault each.
+STACK_PREFAULT_PAGES = 2
 
 #: Total argv+envp bytes accepted (fs/exec.c bounds them by a quarter of the
 #: stack rlimit; 2 MiB is that bound for the default 8 MiB).
@@ -397,7 +401,14 @@ def build_stack(
     if top - sp > mm.stack_limit:
         raise E2BIG
     table = struct.pack(f"<{len(words)}Q", *words)
-    mm.copy_out(sp, table + bytes(strings_bottom - sp - len(table)) + bytes(blob), force=True)
+    low = (sp & ~(PAGE_SIZE - 1)) - STACK_PREFAULT_PAGES * PAGE_SIZE
+    if top - low > INITIAL_STACK:
+        low = sp  # huge arguments: the stack grows as the program uses it
+    mm.copy_out(
+        low,
+        bytes(sp - low) + table + bytes(strings_bottom - sp - len(table)) + bytes(blob),
+        force=True,
+    )
     mm.arg_start = addr(arg_at[0]) if argv else addr(platform_at)
     mm.arg_end = addr(arg_at[-1]) + len(argv[-1]) + 1 if argv else mm.arg_start
     mm.env_start = addr(env_at[0]) if envp else mm.arg_end

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 
 from sentry.abi.mm import PAGE_SIZE
+from sentry.memory._refcounts import add_refs, drop_refs, page_indices
 
 #: Default size of the file. It is sparse: only pages written cost memory,
 #: and memfd mappings are not charged to overcommit (mm/shmem.c, VM_NORESERVE).
@@ -124,6 +125,12 @@ class MemoryFile:
         """Reference count of the page at ``offset`` (allocated pages only)."""
         return self._shared.get(offset // PAGE_SIZE, 1)
 
+    @property
+    def shared_pages(self) -> dict[int, int]:
+        """Page index -> owner count of the pages with more than one owner
+        (read-only to callers: ``mm``'s C run lookup probes it directly)."""
+        return self._shared
+
     def any_shared(self, offsets: Iterable[int]) -> bool:
         """Whether a page at one of ``offsets`` has more than one owner
         (one dict probe when nothing is shared, the state without fork)."""
@@ -136,17 +143,12 @@ class MemoryFile:
         """One more owner for each page of the run (copy-on-write sharing)."""
         first = offset // PAGE_SIZE
         with self._lock:
-            shared = self._shared
-            for page in range(first, first + n_pages):
-                shared[page] = shared.get(page, 1) + 1
+            add_refs(self._shared, range(first, first + n_pages))
 
     def inc_ref_pages(self, offsets: Iterable[int]) -> None:
         """``inc_ref`` for many single pages (fork shares a whole address space)."""
         with self._lock:
-            shared = self._shared
-            for offset in offsets:
-                page = offset // PAGE_SIZE
-                shared[page] = shared.get(page, 1) + 1
+            add_refs(self._shared, page_indices(offsets, PAGE_SIZE))
 
     def dec_ref(self, offset: int, n_pages: int = 1) -> None:
         """One owner fewer for each page of the run; pages reaching zero are freed."""
@@ -157,29 +159,12 @@ class MemoryFile:
         """``dec_ref`` for many single pages at once (an address space going
         away): freed pages are returned to the host in contiguous runs, one
         MADV_REMOVE per run instead of one per page."""
-        self._dec_pages(sorted(offset // PAGE_SIZE for offset in offsets))
+        self._dec_pages(page_indices(offsets, PAGE_SIZE))
 
     def _dec_pages(self, pages: Iterable[int]) -> None:
         with self._lock:
-            shared = self._shared
-            run_start = -1
-            run_len = 0
-            for page in pages:
-                count = shared.get(page, 1)
-                if count > 2:
-                    shared[page] = count - 1
-                    continue
-                if count == 2:
-                    del shared[page]
-                    continue
-                if run_len and page == run_start + run_len:
-                    run_len += 1
-                    continue
-                if run_len:
-                    self._free_run(run_start, run_len)
-                run_start, run_len = page, 1
-            if run_len:
-                self._free_run(run_start, run_len)
+            for start, n_pages in drop_refs(self._shared, pages):
+                self._free_run(start, n_pages)
 
     def _zero_pages(self, start: int, n_pages: int) -> None:
         offset = start * PAGE_SIZE
@@ -242,6 +227,15 @@ class MemoryFile:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ValueError("MemoryFile view out of range")
         return self._view[offset : offset + length]
+
+    def find_nul(self, offset: int, length: int) -> int:
+        """The index of the first NUL byte in ``[offset, offset+length)``
+        relative to ``offset``, or -1: searched in place (a string copied in
+        from the application needs no copy of its whole page to find its end)."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ValueError("MemoryFile range out of range")
+        found = self._map.find(b"\0", offset, offset + length)
+        return found - offset if found >= 0 else -1
 
     def zero(self, offset: int, length: int) -> None:
         """Zero bytes in place (pages stay allocated)."""

@@ -11,6 +11,7 @@ import threading
 from sentry.abi.mm import PAGE_SIZE
 from sentry.memory import MemoryFile
 from sentry.mm.mappable import Mappable
+from sentry.mm.private_cache import PrivateFileCache
 
 
 class SharedFileCache:
@@ -21,6 +22,19 @@ class SharedFileCache:
         self._mf = memory_file
         self._files: dict[tuple[int, int], dict[int, int]] = {}
         self._lock = threading.Lock()
+        #: The pages private mappings read (see ``private_runs``).
+        self.private = PrivateFileCache(memory_file)
+
+    def private_runs(
+        self, mappable: Mappable, file_offset: int, n_pages: int
+    ) -> list[tuple[int, int]] | None:
+        """``PrivateFileCache.runs`` for a private mapping's fault, unless a
+        shared mapping holds pages of the file: then its private mappings
+        keep reading the file itself (as before this cache), so a shared
+        mapping's writes reach them the same way whether cached or not."""
+        if mappable.map_ids() in self._files:
+            return None
+        return self.private.runs(mappable, file_offset, n_pages)
 
     def page(self, mappable: Mappable, file_offset: int) -> int:
         """The MemoryFile offset caching the file page at ``file_offset``

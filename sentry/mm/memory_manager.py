@@ -24,7 +24,6 @@ import bisect
 import errno
 import threading
 from collections.abc import Callable, Hashable, Iterator
-from typing import cast
 
 from sentry.abi.errors import (
     EACCES,
@@ -57,6 +56,7 @@ from sentry.abi.mm import (
     PROT_WRITE,
 )
 from sentry.memory import MemoryFile, MemoryFileExhausted
+from sentry.mm._runs import present_runs
 from sentry.mm.file_cache import SharedFileCache
 from sentry.mm.mappable import Mappable
 from sentry.mm.vma import VMA, VMARecord
@@ -70,6 +70,16 @@ FAULT_AROUND_PAGES = 16
 #: more pages of a cached file costs a few, so exec'ing busybox takes fewer
 #: faults with a wider window (gVisor maps file ranges in large units too).
 FILE_FAULT_AROUND_PAGES = 64
+#: The window for program text (private, executable, not writable file
+#: mappings): its pages come from the private file cache without a copy
+#: (``private_cache``), so a fault maps up to 2 MiB of it in one call and
+#: busybox's text takes one fault instead of seven.
+TEXT_FAULT_AROUND_PAGES = 512
+
+#: mprotect re-mirrors the present pages of ranges up to this size at once
+#: (one injected mmap instead of a fault after it); larger ones on faults,
+#: because walking them page by page would cost more than it saves.
+EAGER_MPROTECT_PAGES = 16
 
 #: Linux keeps this gap below a stack VMA free of new mappings
 #: (mm/mmap.c stack_guard_gap, 256 pages).
@@ -382,8 +392,20 @@ class MemoryManager:
             for vma in vmas:
                 vma.prot = prot
             self._merge_range(addr, end)
-            # Lazily re-mirror with the new protections on the next fault.
             self.address_space.unmap(addr, end - addr)
+            if prot and end - addr <= EAGER_MPROTECT_PAGES * PAGE_SIZE:
+                # A small range (RELRO after relocation, a JIT's page) is
+                # used right away: mirror its present pages now with the
+                # new protections, as the next fault would.
+                pos = addr
+                while pos < end:
+                    part = self._find(pos)
+                    if part is None:
+                        break
+                    stop = min(part.end, end)
+                    self._mirror(part, pos, stop)
+                    pos = stop
+            # Otherwise lazily, on the next fault.
 
     def brk(self, addr: int) -> int:
         """Move the program break (mm/mmap.c brk); returns the new break, or
@@ -564,6 +586,22 @@ class MemoryManager:
             while run_end < end and run_end not in pages:
                 run_end += PAGE_SIZE
             n = (run_end - page) // PAGE_SIZE
+            if vma.mappable is not None and not vma.prot & PROT_WRITE:
+                # Not writable: the file's cached pages, shared copy-on-write.
+                runs = self.file_cache.private_runs(
+                    vma.mappable, vma.offset + (page - vma.start), n
+                )
+                if runs is not None:
+                    for offset, k in runs:
+                        pages.update(
+                            zip(
+                                range(page, page + k * PAGE_SIZE, PAGE_SIZE),
+                                range(offset, offset + k * PAGE_SIZE, PAGE_SIZE),
+                                strict=True,
+                            )
+                        )
+                        page += k * PAGE_SIZE
+                    continue
             try:
                 offset = mf.allocate(n)
             except MemoryFileExhausted as exc:
@@ -656,6 +694,25 @@ class MemoryManager:
         if run_len:
             self._map(run_addr, run_len, run_off, run_prot)
 
+    def mirror_populated(self) -> None:
+        """Mirror every populated page now (after exec's loader wrote the
+        stack and the data segment's tail): the first switch of a new
+        address space maps them (on ptrace, replayed when its stub starts)
+        instead of the program faulting on each window of them."""
+        with self._lock:
+            run_start = run_end = -1
+            vma: VMA | None = None
+            for page in sorted(self._pages):
+                if vma is not None and page == run_end and page < vma.end:
+                    run_end += PAGE_SIZE
+                    continue
+                if vma is not None:
+                    self._mirror(vma, run_start, run_end)
+                vma = self._find(page)
+                run_start, run_end = page, page + PAGE_SIZE
+            if vma is not None:
+                self._mirror(vma, run_start, run_end)
+
     def _map(self, addr: int, length: int, offset: int, prot: int) -> None:
         """Mirror one run. The host may refuse with ENOMEM when the sandbox's
         memory cgroup is full (the stub's page tables are charged there):
@@ -681,11 +738,14 @@ class MemoryManager:
             if vma is None or not self._allowed(vma, write, execute):
                 return False
             page = addr & PAGE_MASK
-            pages = (
-                FILE_FAULT_AROUND_PAGES
-                if vma.mappable is not None and not vma.shared
-                else FAULT_AROUND_PAGES
-            )
+            if vma.mappable is None or vma.shared:
+                pages = FAULT_AROUND_PAGES
+            elif vma.prot & (PROT_EXEC | PROT_WRITE) == PROT_EXEC and hasattr(
+                vma.mappable, "content_stamp"
+            ):
+                pages = TEXT_FAULT_AROUND_PAGES
+            else:
+                pages = FILE_FAULT_AROUND_PAGES
             span = pages * PAGE_SIZE
             start = max(vma.start, page - (page - vma.start) % span)
             end = min(vma.end, start + span)
@@ -793,10 +853,9 @@ class MemoryManager:
     ) -> list[tuple[int, int]] | None:
         """``_runs`` for the usual buffer of a pipe or socket transfer: no
         hole, every page present and (for a write) none copy-on-write. The
-        pages are looked up with one C-level ``map`` and, when consecutive
-        in the MemoryFile, found so with one list comparison; otherwise
-        merged in a short loop over the offsets. None sends the caller to
-        the general walk (which populates pages and raises the errors)."""
+        VMAs are checked here, the pages looked up and merged in C
+        (``_runs.present_runs``). None sends the caller to the general walk
+        (which populates pages and raises the errors)."""
         first = addr & PAGE_MASK
         end = addr + n
         if not self.min_address <= first < self.max_address:
@@ -815,33 +874,8 @@ class MemoryManager:
             if following is None or following.start != vma.end:
                 return None
             vma = following
-        span = ((end - 1) & PAGE_MASK) - first + PAGE_SIZE
-        found = list(map(self._pages.get, range(first, first + span, PAGE_SIZE)))
-        if None in found:
-            return None
-        offsets = cast("list[int]", found)
-        if write and private and self.mf.any_shared(offsets):
-            return None
-        base = offsets[0]
-        head = addr - first
-        if offsets == list(range(base, base + span, PAGE_SIZE)):
-            return [(base + head, n)]
-        runs: list[tuple[int, int]] = []
-        run_start = base + head
-        run_len = min(n, PAGE_SIZE - head)
-        left = n - run_len
-        prev = base
-        for offset in offsets[1:]:
-            take = PAGE_SIZE if left > PAGE_SIZE else left
-            if offset == prev + PAGE_SIZE:
-                run_len += take
-            else:
-                runs.append((run_start, run_len))
-                run_start, run_len = offset, take
-            prev = offset
-            left -= take
-        runs.append((run_start, run_len))
-        return runs
+        shared = self.mf.shared_pages if write and private else None
+        return present_runs(self._pages, addr, n, shared)
 
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""
@@ -967,13 +1001,14 @@ class MemoryManager:
                     raise EFAULT
                 page = pos & PAGE_MASK
                 take = min(page + PAGE_SIZE - pos, maxlen - len(out))
-                offset = self._page_offset(page, False, False)
-                chunk = self.mf.view(offset + (pos - page), take)
-                nul = bytes(chunk).find(b"\0")
+                offset = self._page_offset(page, False, False) + (pos - page)
+                nul = self.mf.find_nul(offset, take)
                 if nul >= 0:
-                    out += chunk[:nul]
+                    if not out:
+                        return bytes(self.mf.view(offset, nul))
+                    out += self.mf.view(offset, nul)
                     return bytes(out)
-                out += chunk
+                out += self.mf.view(offset, take)
                 pos += take
         raise ENAMETOOLONG
 

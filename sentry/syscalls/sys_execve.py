@@ -6,6 +6,7 @@ import struct
 
 from sentry.abi import sysno
 from sentry.abi.errors import E2BIG, EACCES, EFAULT, EINVAL, ELOOP, ENAMETOOLONG, ENOENT
+from sentry.abi.mm import PAGE_SIZE
 from sentry.kernel import SyscallArgs, Task
 from sentry.kernel.exec import exec_into
 from sentry.syscalls._fileargs import start_dir
@@ -21,20 +22,28 @@ MAX_ARG_STRINGS = 0x7FFFFFFF
 
 
 def _strings(t: Task, addr: int) -> list[bytes]:
-    """A NULL-terminated array of string pointers (NULL itself is empty)."""
+    """A NULL-terminated array of string pointers (NULL itself is empty).
+
+    The pointers are read a page's worth at a time (up to the end of the
+    page holding the next one, so nothing past the terminating NULL's page
+    is touched): one copy-in for a usual environment, not one per entry."""
     out: list[bytes] = []
     if not addr:
         return out
+    pos = addr
     while True:
-        (ptr,) = struct.unpack("<Q", t.mm.copy_in(addr + 8 * len(out), 8))
-        if not ptr:
-            return out
-        if len(out) >= MAX_ARG_STRINGS:
-            raise E2BIG
-        try:
-            out.append(t.mm.copy_in_string(ptr, MAX_ARG_STRLEN))
-        except ENAMETOOLONG as exc:
-            raise E2BIG from exc
+        in_page = PAGE_SIZE - (pos & (PAGE_SIZE - 1))
+        count = max(1, in_page // 8)
+        for (ptr,) in struct.iter_unpack("<Q", t.mm.copy_in(pos, 8 * count)):
+            if not ptr:
+                return out
+            if len(out) >= MAX_ARG_STRINGS:
+                raise E2BIG
+            try:
+                out.append(t.mm.copy_in_string(ptr, MAX_ARG_STRLEN))
+            except ENAMETOOLONG as exc:
+                raise E2BIG from exc
+        pos += 8 * count
 
 
 @syscall(

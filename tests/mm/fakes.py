@@ -53,3 +53,24 @@ class BytesMappable:
 
     def map_ids(self) -> tuple[int, int]:
         return self.ids
+
+
+class StampedMappable(BytesMappable):
+    """A ``BytesMappable`` that says when its bytes changed, so mm may cache
+    its pages for private mappings (``sentry.mm.private_cache``)."""
+
+    def __init__(self, data: bytes, name: str = "/prog", ids: tuple[int, int] = (1, 3)) -> None:
+        super().__init__(data, name, ids)
+        self.version = 0
+        self.reads = 0
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        self.reads += 1
+        return super().read_at(offset, length)
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        self.version += 1
+        return super().write_at(offset, data)
+
+    def content_stamp(self) -> tuple[int, int]:
+        return (self.version, len(self.data))

@@ -13,6 +13,7 @@ pairs. Host device nodes are not opened (EACCES), as a nodev mount. Every host
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import stat as host_stat
 from typing import TYPE_CHECKING
@@ -44,6 +45,17 @@ _RESOLVE = hc.RESOLVE_BENEATH | hc.RESOLVE_NO_MAGICLINKS
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Status flags passed to the host open of a regular file.
 _HOST_OPEN_FLAGS = O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_NOATIME
+#: Files' ids -> a value that changes with every write, truncate or
+#: fallocate through the Sentry (``GoferFile.content_stamp``): the host's
+#: timestamps may advance in ticks of a few ms, so two writes of the same
+#: size within one tick could look alike. Values come from one counter, so a
+#: racing pair of updates still leaves a value no earlier stamp holds.
+_writes: dict[tuple[int, int], int] = {}
+_write_counter = itertools.count(1)
+
+
+def _wrote(ids: tuple[int, int]) -> None:
+    _writes[ids] = next(_write_counter)
 
 
 class DirectFilesystem(Filesystem):
@@ -289,6 +301,7 @@ class GoferInode(Inode):
                     os.ftruncate(fd, size)
                 finally:
                     os.close(fd)
+                    _wrote(self._ids)
             if uid is not None or gid is not None:
                 hc.fchown_path_fd(self.fd, -1 if uid is None else uid, -1 if gid is None else gid)
             if mode is not None:
@@ -376,6 +389,25 @@ class GoferFile(FileImpl):
             return os.pwrite(self.fd, data, offset)
         except OSError as exc:
             raise from_oserror(exc) from None
+        finally:
+            _wrote(self._key)
+
+    def content_stamp(self) -> tuple[int, ...]:
+        """What changes whenever the file's bytes may have changed: the host
+        file's identity, size, mtime and ctime, and the Sentry's own writes
+        to it (see ``_writes``). mm caches the pages of private mappings
+        under it (sentry.mm.private_cache). A writer outside the sandbox is
+        seen through the host's timestamps (a rewrite of the same size in
+        the same tick as the cache's read is not: the cost of not reading
+        every program anew, as gVisor's cached file systems have it too)."""
+        try:
+            st = os.fstat(self.fd)
+        except OSError as exc:
+            raise from_oserror(exc) from None
+        return (
+            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            _writes.get(self._key, 0),
+        )  # fmt: skip
 
     def size(self) -> int:
         try:
@@ -391,6 +423,8 @@ class GoferFile(FileImpl):
             os.ftruncate(self.fd, size)
         except OSError as exc:
             raise from_oserror(exc) from None
+        finally:
+            _wrote(self._key)
 
     def sync(self) -> None:
         try:
@@ -405,6 +439,8 @@ class GoferFile(FileImpl):
             os.posix_fallocate(self.fd, offset, length)
         except OSError as exc:
             raise from_oserror(exc) from None
+        finally:
+            _wrote(self._key)
 
     def fileno(self) -> int:
         return self.fd

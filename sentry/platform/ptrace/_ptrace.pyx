@@ -358,16 +358,28 @@ cdef class Stub:
             self._reap()
 
     cdef void _reap(self) noexcept:
+        # Polled (WNOHANG), never a blocking wait: the pool thread, a kill()
+        # and the tracer may all wait for this thread, and a blocking
+        # waitpid that loses the race for the zombie to another thread of
+        # the Sentry sleeps until some other child changes state, which at
+        # teardown never happens (kernel/exit.c do_wait: the loser saw an
+        # eligible task, so it goes back to sleep instead of ECHILD).
         cdef int status = 0
         cdef pid_t got
         cdef pid_t pid = self.tid
+        cdef unsigned int pause = 20
         with nogil:
             while True:
-                got = waitpid(pid, &status, __WALL)
+                got = waitpid(pid, &status, __WALL | 1)  # WNOHANG
                 if got < 0 and errno == EINTR:
                     continue
                 if got == pid and WIFSTOPPED(status):
                     continue  # a ptrace stop racing with the kill
+                if got == 0:
+                    usleep(pause)  # SIGKILLed, not yet dead: moments
+                    if pause < 1000:
+                        pause *= 2
+                    continue
                 break
         self.reaped = True
         if got == pid:

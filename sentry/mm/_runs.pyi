@@ -1,0 +1,5 @@
+"""Type stub for the Cython module ``sentry.mm._runs``."""
+
+def present_runs(
+    pages: dict[int, int], addr: int, n: int, shared: dict[int, int] | None
+) -> list[tuple[int, int]] | None: ...

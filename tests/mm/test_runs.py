@@ -1,0 +1,48 @@
+"""``sentry.mm._runs.present_runs``: the C lookup behind ``MemoryManager._fast_runs``."""
+
+from sentry.abi.mm import PAGE_SIZE
+from sentry.mm._runs import present_runs
+
+BASE = 0x400000
+
+
+def test_contiguous_pages_are_one_run_from_the_offset_in_the_first_page():
+    pages = {BASE + i * PAGE_SIZE: 10 * PAGE_SIZE + i * PAGE_SIZE for i in range(3)}
+    assert present_runs(pages, BASE + 100, 2 * PAGE_SIZE, None) == [
+        (10 * PAGE_SIZE + 100, 2 * PAGE_SIZE)
+    ]
+
+
+def test_scattered_pages_split_into_runs_with_the_right_lengths():
+    # Pages 0 and 1 consecutive in the MemoryFile, page 2 elsewhere, page 3
+    # right after page 2.
+    offsets = [5 * PAGE_SIZE, 6 * PAGE_SIZE, 40 * PAGE_SIZE, 41 * PAGE_SIZE]
+    pages = {BASE + i * PAGE_SIZE: off for i, off in enumerate(offsets)}
+    n = 3 * PAGE_SIZE  # from 768 into page 0 to 768 into page 3
+    runs = present_runs(pages, BASE + 768, n, {})
+    assert runs == [(5 * PAGE_SIZE + 768, 2 * PAGE_SIZE - 768), (40 * PAGE_SIZE, PAGE_SIZE + 768)]
+    assert sum(length for _, length in runs) == n
+
+
+def test_within_one_page():
+    pages = {BASE: 7 * PAGE_SIZE}
+    assert present_runs(pages, BASE + 10, 20, None) == [(7 * PAGE_SIZE + 10, 20)]
+
+
+def test_an_absent_page_gives_none():
+    pages = {BASE: 0, BASE + 2 * PAGE_SIZE: 2 * PAGE_SIZE}
+    assert present_runs(pages, BASE, 3 * PAGE_SIZE, None) is None
+
+
+def test_a_shared_page_gives_none_only_when_shared_is_given():
+    pages = {BASE: 0, BASE + PAGE_SIZE: 9 * PAGE_SIZE}
+    shared = {9: 2}
+    assert present_runs(pages, BASE, 2 * PAGE_SIZE, shared) is None
+    assert present_runs(pages, BASE, 2 * PAGE_SIZE, None) == [
+        (0, PAGE_SIZE),
+        (9 * PAGE_SIZE, PAGE_SIZE),
+    ]
+    assert present_runs(pages, BASE, 2 * PAGE_SIZE, {3: 2}) == [
+        (0, PAGE_SIZE),
+        (9 * PAGE_SIZE, PAGE_SIZE),
+    ]
