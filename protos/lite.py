@@ -306,6 +306,8 @@ def _from_varint(kind: int, raw: int) -> Any:
     return raw - (1 << 32) if raw >> 31 else raw
 
 
+# The varint helpers repeat ttrpc/_wire.py's: protos and ttrpc import
+# nothing of each other (ARCHITECTURE.md, import rules).
 def _put_varint(out: bytearray, value: int) -> None:
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

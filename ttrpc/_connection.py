@@ -34,7 +34,14 @@ from ttrpc._codec import (
     OversizedMessage,
 )
 from ttrpc._status import Code, TTRPCError
-from ttrpc._wire import Request, Response, WireError, encode_request, encode_status_response
+from ttrpc._wire import (
+    Request,
+    Response,
+    WireError,
+    _varint,
+    encode_request,
+    encode_status_response,
+)
 
 
 class RequestReceived(NamedTuple):
@@ -81,20 +88,13 @@ ClientEvent = ResponseReceived | DataReceived
 _OK_STATUS = b"\x0a\x00"
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def encode_ok_response(payload: bytes) -> bytes:
     """Response{status: {}, payload} bytes, identical to the protobuf encoding."""
     if not payload:
         return _OK_STATUS
-    return _OK_STATUS + b"\x12" + _varint(len(payload)) + payload
+    head = bytearray(_OK_STATUS + b"\x12")
+    _varint(head, len(payload))
+    return bytes(head) + payload
 
 
 class ServerConnection:
