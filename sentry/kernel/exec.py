@@ -17,7 +17,7 @@ from sentry.kernel import timers
 from sentry.kernel.mapfile import pinned_mappable
 from sentry.kernel.rlimits import RLIM_INFINITY, RLIMIT_STACK
 from sentry.kernel.robust_futex import mm_release
-from sentry.kernel.signals import SIG_DFL, SIG_IGN, AltStack, SigAction
+from sentry.kernel.signals import DEFAULT_ACTION, SIG_DFL, SIG_IGN, AltStack
 from sentry.loader.loader import ExecFile, ExecIdentity, ExecOpener, load
 from sentry.mm import Mappable, MemoryManager
 
@@ -109,7 +109,7 @@ def exec_into(
     # the alternate stack is cleared; close-on-exec descriptors close.
     for signo, action in enumerate(t.sighand.actions):
         if action.handler not in (SIG_DFL, SIG_IGN):
-            t.sighand.actions[signo] = SigAction()
+            t.sighand.actions[signo] = DEFAULT_ACTION
     t.altstack = AltStack()
     if t.fd_table is not None:
         t.fd_table.close_on_exec()

@@ -88,12 +88,18 @@ class SigAction:
         return f"SigAction({fields})"
 
 
+#: The default disposition. SigAction values are never changed in place (a
+#: new one replaces the old: sigaction(2), exec, SA_RESETHAND), so every
+#: table shares this one instead of allocating 65 per fork and exec.
+DEFAULT_ACTION = SigAction()
+
+
 class SignalHandlers:
     """Dispositions shared by a thread group (``struct sighand_struct``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.actions = [SigAction() for _ in range(NSIG + 1)]
+        self.actions = [DEFAULT_ACTION] * (NSIG + 1)
         #: Readers and pollers of signalfds (sighand->signalfd_wqh):
         #: notified whenever a signal is queued for a task using these handlers.
         self.signalfd_queue = WaitQueue()

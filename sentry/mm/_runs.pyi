@@ -3,3 +3,6 @@
 def present_runs(
     pages: dict[int, int], addr: int, n: int, shared: dict[int, int] | None
 ) -> list[tuple[int, int]] | None: ...
+def mirror_runs(
+    pages: dict[int, int], start: int, end: int, shared: dict[int, int] | None
+) -> list[tuple[int, int, int, bool]]: ...

@@ -52,3 +52,41 @@ def present_runs(dict pages, long long addr, long long n, dict shared):
         page += _PAGE_SIZE
     runs.append((run_start, run_len))
     return runs
+
+
+def mirror_runs(dict pages, long long start, long long end, dict shared):
+    """The runs ``(addr, length, offset, cow)`` to mirror for the populated
+    pages of ``[start, end)`` (page aligned): absent pages skipped,
+    neighbours merged when both their addresses and their MemoryFile
+    offsets follow on and they agree on ``cow``, which is whether the page
+    is shared (in ``shared``, a MemoryFile's page index -> owner count) and
+    must be mapped without write access. ``shared`` None: no page is
+    copy-on-write (shared or read-only mappings). One pass in C for
+    ``MemoryManager._mirror``, which walked up to 512 pages per fault in
+    Python (~60 us for a text window)."""
+    cdef long long page = start
+    cdef long long offset, run_addr = 0, run_off = 0, run_len = 0
+    cdef bint cow, run_cow = False
+    cdef bint check_shared = shared is not None and len(shared) > 0
+    cdef PyObject *found
+    cdef list runs = []
+    while page < end:
+        found = PyDict_GetItem(pages, page)
+        if found is NULL:
+            if run_len:
+                runs.append((run_addr, run_len, run_off, run_cow))
+                run_len = 0
+            page += _PAGE_SIZE
+            continue
+        offset = <object>found
+        cow = check_shared and PyDict_GetItem(shared, offset // _PAGE_SIZE) is not NULL
+        if run_len and cow == run_cow and offset == run_off + run_len:
+            run_len += _PAGE_SIZE
+        else:
+            if run_len:
+                runs.append((run_addr, run_len, run_off, run_cow))
+            run_addr, run_off, run_len, run_cow = page, offset, _PAGE_SIZE, cow
+        page += _PAGE_SIZE
+    if run_len:
+        runs.append((run_addr, run_len, run_off, run_cow))
+    return runs

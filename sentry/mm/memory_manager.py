@@ -56,7 +56,7 @@ from sentry.abi.mm import (
     PROT_WRITE,
 )
 from sentry.memory import MemoryFile, MemoryFileExhausted
-from sentry.mm._runs import present_runs
+from sentry.mm._runs import mirror_runs, present_runs
 from sentry.mm.file_cache import SharedFileCache
 from sentry.mm.mappable import Mappable
 from sentry.mm.vma import VMA, VMARecord
@@ -670,29 +670,14 @@ class MemoryManager:
 
     def _mirror(self, vma: VMA, start: int, end: int) -> None:
         """Map populated pages of ``[start, end)`` into the platform, one call
-        per run of contiguous MemoryFile pages with equal protection."""
-        pages = self._pages
-        mf = self.mf
-        run_addr = run_off = run_prot = -1
-        run_len = 0
-        for page in range(start, end, PAGE_SIZE):
-            offset = pages.get(page)
-            if offset is None:
-                prot = -1
-            else:
-                prot = vma.prot
-                if not vma.shared and prot & PROT_WRITE and mf.refcount(offset) > 1:
-                    prot &= ~PROT_WRITE
-            if run_len and prot == run_prot and offset == run_off + run_len:
-                run_len += PAGE_SIZE
-                continue
-            if run_len:
-                self._map(run_addr, run_len, run_off, run_prot)
-            run_len = 0
-            if offset is not None:
-                run_addr, run_off, run_prot, run_len = page, offset, prot, PAGE_SIZE
-        if run_len:
-            self._map(run_addr, run_len, run_off, run_prot)
+        per run of contiguous MemoryFile pages with equal protection (shared
+        pages of a writable private mapping without write access: copy-on-
+        write). The runs are computed in C (``_runs.mirror_runs``)."""
+        prot = vma.prot
+        cow_check = not vma.shared and prot & PROT_WRITE
+        shared = self.mf.shared_pages if cow_check else None
+        for addr, length, offset, cow in mirror_runs(self._pages, start, end, shared):
+            self._map(addr, length, offset, prot & ~PROT_WRITE if cow else prot)
 
     def mirror_populated(self) -> None:
         """Mirror every populated page now (after exec's loader wrote the

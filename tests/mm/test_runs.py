@@ -1,7 +1,7 @@
-"""``sentry.mm._runs.present_runs``: the C lookup behind ``MemoryManager._fast_runs``."""
+"""``sentry.mm._runs``: the C run lookups behind ``MemoryManager._fast_runs`` and ``_mirror``."""
 
 from sentry.abi.mm import PAGE_SIZE
-from sentry.mm._runs import present_runs
+from sentry.mm._runs import mirror_runs, present_runs
 
 BASE = 0x400000
 
@@ -46,3 +46,18 @@ def test_a_shared_page_gives_none_only_when_shared_is_given():
         (0, PAGE_SIZE),
         (9 * PAGE_SIZE, PAGE_SIZE),
     ]
+
+
+def test_mirror_runs_skip_holes_and_split_on_copy_on_write() -> None:
+    P = 4096
+    pages = {0x10000: 0, 0x11000: P, 0x12000: 2 * P, 0x14000: 3 * P, 0x15000: 9 * P}
+    # page 0x12000's MemoryFile page (index 2) is shared: mapped without write
+    runs = mirror_runs(pages, 0x10000, 0x16000, {2: 2})
+    assert runs == [
+        (0x10000, 2 * P, 0, False),
+        (0x12000, P, 2 * P, True),
+        (0x14000, P, 3 * P, False),  # a hole before it, and not contiguous after it
+        (0x15000, P, 9 * P, False),
+    ]
+    assert mirror_runs(pages, 0x10000, 0x13000, None) == [(0x10000, 3 * P, 0, False)]
+    assert mirror_runs(pages, 0x20000, 0x22000, None) == []

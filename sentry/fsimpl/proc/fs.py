@@ -62,6 +62,7 @@ class ProcFilesystem(Filesystem):
         self._kernel = kernel
         self._net = net
         self._cpuinfo: bytes | None = None
+        self._fixed_root: dict[bytes, Callable[[], Inode]] | None = None
         self._root = ProcDir(self, "/", self._root_entries)
 
     def source(self) -> str:
@@ -107,7 +108,18 @@ class ProcFilesystem(Filesystem):
 
     # -- root -------------------------------------------------------------------
     def _root_entries(self) -> dict[bytes, Callable[[], Inode]]:
-        k = self.kernel()
+        """The fixed entries (built once: every lookup under /proc, e.g.
+        each exec's readlink of /proc/self/exe, asks for them) and a
+        directory per thread group."""
+        if self._fixed_root is None:
+            self._fixed_root = self._fixed_root_entries()
+        out = dict(self._fixed_root)
+        for tid, t in sorted(self.kernel().tasks.items()):
+            if t.tgid == tid:
+                out[b"%d" % tid] = functools.partial(self.pid_dir, tid)
+        return out
+
+    def _fixed_root_entries(self) -> dict[bytes, Callable[[], Inode]]:
         files: dict[str, Callable[[], bytes]] = {
             "cpuinfo": self.cpuinfo,
             "meminfo": render.meminfo,
@@ -132,9 +144,6 @@ class ProcFilesystem(Filesystem):
         if self._net is not None:
             # fs/proc/proc_net.c: /proc/net is a symlink to self/net.
             out[b"net"] = functools.partial(ProcLink, self, "/net", lambda: b"self/net")
-        for tid, t in sorted(k.tasks.items()):
-            if t.tgid == tid:
-                out[b"%d" % tid] = functools.partial(self.pid_dir, tid)
         return out
 
     # -- /proc/sys ----------------------------------------------------------------
