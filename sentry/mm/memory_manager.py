@@ -978,23 +978,40 @@ class MemoryManager:
     def copy_in_string(self, addr: int, maxlen: int = 4096) -> bytes:
         """A NUL-terminated string at ``addr`` without the NUL; ENAMETOOLONG if
         no NUL within ``maxlen`` bytes (fs/namei.c getname), EFAULT if unmapped."""
+        with self._lock:
+            return self._string(addr, maxlen, {})
+
+    def copy_in_strings(self, addrs: list[int], maxlen: int = 4096) -> list[bytes]:
+        """``copy_in_string`` of each address under one lock, each page
+        looked up once: execve's argv and envp are often forty strings on
+        one or two pages. Errors as ``copy_in_string``'s, for the first
+        string that has one."""
+        offsets: dict[int, int] = {}
+        with self._lock:
+            return [self._string(addr, maxlen, offsets) for addr in addrs]
+
+    def _string(self, addr: int, maxlen: int, offsets: dict[int, int]) -> bytes:
+        """``copy_in_string`` with the lock held; ``offsets`` remembers the
+        MemoryFile offset of pages already looked up (reads move no page)."""
         out = bytearray()
         pos = addr
-        with self._lock:
-            while len(out) < maxlen:
-                if pos < 0 or pos >= self.max_address:
-                    raise EFAULT
-                page = pos & PAGE_MASK
-                take = min(page + PAGE_SIZE - pos, maxlen - len(out))
-                offset = self._page_offset(page, False, False) + (pos - page)
-                nul = self.mf.find_nul(offset, take)
-                if nul >= 0:
-                    if not out:
-                        return bytes(self.mf.view(offset, nul))
-                    out += self.mf.view(offset, nul)
-                    return bytes(out)
-                out += self.mf.view(offset, take)
-                pos += take
+        while len(out) < maxlen:
+            if pos < 0 or pos >= self.max_address:
+                raise EFAULT
+            page = pos & PAGE_MASK
+            take = min(page + PAGE_SIZE - pos, maxlen - len(out))
+            base = offsets.get(page)
+            if base is None:
+                base = offsets[page] = self._page_offset(page, False, False)
+            offset = base + (pos - page)
+            nul = self.mf.find_nul(offset, take)
+            if nul >= 0:
+                if not out:
+                    return bytes(self.mf.view(offset, nul))
+                out += self.mf.view(offset, nul)
+                return bytes(out)
+            out += self.mf.view(offset, take)
+            pos += take
         raise ENAMETOOLONG
 
     def copy_in_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:

@@ -26,24 +26,28 @@ def _strings(t: Task, addr: int) -> list[bytes]:
 
     The pointers are read a page's worth at a time (up to the end of the
     page holding the next one, so nothing past the terminating NULL's page
-    is touched): one copy-in for a usual environment, not one per entry."""
-    out: list[bytes] = []
+    is touched): one copy-in for a usual environment, not one per entry;
+    the strings then under one lock, each page looked up once."""
+    ptrs: list[int] = []
     if not addr:
-        return out
+        return []
     pos = addr
-    while True:
+    done = False
+    while not done:
         in_page = PAGE_SIZE - (pos & (PAGE_SIZE - 1))
         count = max(1, in_page // 8)
         for (ptr,) in struct.iter_unpack("<Q", t.mm.copy_in(pos, 8 * count)):
             if not ptr:
-                return out
-            if len(out) >= MAX_ARG_STRINGS:
+                done = True
+                break
+            if len(ptrs) >= MAX_ARG_STRINGS:
                 raise E2BIG
-            try:
-                out.append(t.mm.copy_in_string(ptr, MAX_ARG_STRLEN))
-            except ENAMETOOLONG as exc:
-                raise E2BIG from exc
+            ptrs.append(ptr)
         pos += 8 * count
+    try:
+        return t.mm.copy_in_strings(ptrs, MAX_ARG_STRLEN)
+    except ENAMETOOLONG as exc:
+        raise E2BIG from exc
 
 
 @syscall(

@@ -324,6 +324,23 @@ def test_copy_in_string_and_iovecs(mm):
         mm.copy_in_iovecs(base, 5000)
 
 
+def test_copy_in_strings_as_copy_in_string_each(mm):
+    base = mm.mmap(0, 2 * PAGE_SIZE, RW, ANON)
+    strings = [b"PATH=/bin", b"", b"x" * 40, b"HOME=/root"]
+    addrs, pos = [], base + PAGE_SIZE - 50  # the third one crosses the page
+    for s in strings:
+        mm.copy_out(pos, s + b"\0")
+        addrs.append(pos)
+        pos += len(s) + 1
+    assert mm.copy_in_strings(addrs) == strings
+    assert mm.copy_in_strings(addrs, 4096) == [mm.copy_in_string(a) for a in addrs]
+    assert mm.copy_in_strings([]) == []
+    with pytest.raises(ENAMETOOLONG):
+        mm.copy_in_strings(addrs, 20)  # the 40-byte one is too long
+    with pytest.raises(EFAULT):
+        mm.copy_in_strings([*addrs, base + 4 * PAGE_SIZE])
+
+
 def test_release_frees_everything(mf):
     space = RecordingAddressSpace()
     m = MemoryManager(mf, space, LO, HI)

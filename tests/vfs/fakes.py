@@ -84,6 +84,9 @@ class FakeMM:
             out += b
         raise ENAMETOOLONG
 
+    def copy_in_strings(self, addrs: list[int], maxlen: int) -> list[bytes]:
+        return [self.copy_in_string(addr, maxlen) for addr in addrs]
+
     def copy_in_iovecs(self, addr: int, count: int) -> list[tuple[int, int]]:
         raw = self.copy_in(addr, 16 * count)
         return [struct.unpack_from("<QQ", raw, 16 * i) for i in range(count)]
