@@ -47,14 +47,20 @@ _LAZY = {
     "Server": "ttrpc.server",
     "ServerStream": "ttrpc._server_stream",
 }
+#: Submodules reachable as attributes (``ttrpc.ttrpc_pb2``) without being
+#: imported by ``import ttrpc``: the protobuf messages, which only clients
+#: that want protobuf's own classes load.
+_LAZY_SUBMODULES = frozenset({"ttrpc_pb2"})
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"ttrpc.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ttrpc' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -131,13 +131,14 @@ async def running_shim(base: Path, backend: HostBackend | None = None) -> AsyncI
     service = TaskService(backend, publisher, namespace="testns", on_empty=on_empty)
     service.register(server)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(events_server.serve_unix, events_path)
-        tg.start_soon(publisher.run)
-        await tg.start(service.run)
-        tg.start_soon(server.serve_unix, shim_path)
+        # tg.start: the servers are listening when it returns (a socket file
+        # exists from bind(2) on, before listen(2): waiting for the file
+        # raced with a connection refused).
         with anyio.fail_after(5):
-            while not (os.path.exists(shim_path) and os.path.exists(events_path)):
-                await anyio.sleep(0.01)
+            await tg.start(events_server.serve_unix, events_path)
+            tg.start_soon(publisher.run)
+            await tg.start(service.run)
+            await tg.start(server.serve_unix, shim_path)
         client = await ttrpc.Client.connect(shim_path)
         try:
             yield Shim(client, sink, service, backend, base)

@@ -35,3 +35,19 @@ def test_imports_are_stdlib_anyio_protobuf_only() -> None:
         if "grpc_tools" in p.read_text() and p.name != "_gen.py"
     ]
     assert gen_users == []
+
+
+def test_import_ttrpc_loads_no_protobuf_but_its_messages_stay_reachable() -> None:
+    """``import ttrpc`` (codec, blocking client, threaded server) loads no
+    protobuf; ``ttrpc.ttrpc_pb2`` and ``ttrpc.SyncClient`` load on first use."""
+    import subprocess
+
+    code = (
+        "import sys, ttrpc; from ttrpc import SyncServer, ServerConnection\n"
+        "print(any(m.startswith('google') for m in sys.modules))\n"
+        "print(ttrpc.ttrpc_pb2.Response.DESCRIPTOR.full_name, ttrpc.SyncClient.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout.split()
+    assert out == ["False", "ttrpc.Response", "SyncClient"]
