@@ -89,57 +89,34 @@ class Credentials:
         self.permitted_caps = permitted_caps
         self.bounding_caps = bounding_caps
 
+    #: The fields in constructor order (equality, repr and copy use them).
+    _FIELDS = (
+        "uid",
+        "euid",
+        "suid",
+        "fsuid",
+        "gid",
+        "egid",
+        "sgid",
+        "fsgid",
+        "groups",
+        "effective_caps",
+        "permitted_caps",
+        "bounding_caps",
+    )
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, n) for n in self._FIELDS)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Credentials) or other.__class__ is not self.__class__:
             return NotImplemented
-        return (
-            self.uid,
-            self.euid,
-            self.suid,
-            self.fsuid,
-            self.gid,
-            self.egid,
-            self.sgid,
-            self.fsgid,
-            self.groups,
-            self.effective_caps,
-            self.permitted_caps,
-            self.bounding_caps,
-        ) == (
-            other.uid,
-            other.euid,
-            other.suid,
-            other.fsuid,
-            other.gid,
-            other.egid,
-            other.sgid,
-            other.fsgid,
-            other.groups,
-            other.effective_caps,
-            other.permitted_caps,
-            other.bounding_caps,
-        )
+        return self._values() == other._values()
 
     __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{n}={getattr(self, n)!r}"
-            for n in (
-                "uid",
-                "euid",
-                "suid",
-                "fsuid",
-                "gid",
-                "egid",
-                "sgid",
-                "fsgid",
-                "groups",
-                "effective_caps",
-                "permitted_caps",
-                "bounding_caps",
-            )
-        )
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._FIELDS, self._values(), strict=True))
         return f"Credentials({fields})"
 
     @classmethod
@@ -155,17 +132,4 @@ class Credentials:
 
     def copy(self) -> Credentials:
         """An independent copy (credentials are replaced, never shared mutably)."""
-        return Credentials(
-            self.uid,
-            self.euid,
-            self.suid,
-            self.fsuid,
-            self.gid,
-            self.egid,
-            self.sgid,
-            self.fsgid,
-            self.groups,
-            self.effective_caps,
-            self.permitted_caps,
-            self.bounding_caps,
-        )
+        return Credentials(*self._values())  # type: ignore[arg-type]
