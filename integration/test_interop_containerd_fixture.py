@@ -82,11 +82,20 @@ def test_busybox_image_layout(tmp_path: Path) -> None:
 def test_busybox_runs_under_runc_shim(containerd: PrivateContainerd) -> None:
     _require_runc()
     ref = import_busybox_image(containerd)
-    result = containerd.ctr(
-        "run", "--rm", "--fifo-dir", str(containerd.fifo_dir),
-        ref, unique_id("fixture-echo"), "sh", "-c", "echo hello from $(basename $0); ls /bin/sh",
-        timeout=30,
-    )  # fmt: skip
+    # containerd 1.6's ctr with runc's shim can lose all of a process's
+    # output when it exits right after printing (seen once in ~20 full
+    # runs here; upstream: containerd/containerd#770, concourse#6775).
+    # That race is not what this test checks, so an empty run is retried;
+    # wrong output still fails at once.
+    script = "echo hello from $(basename $0); ls /bin/sh"
+    for _attempt in range(3):
+        result = containerd.ctr(
+            "run", "--rm", "--fifo-dir", str(containerd.fifo_dir),
+            ref, unique_id("fixture-echo"), "sh", "-c", script,
+            timeout=30,
+        )  # fmt: skip
+        if result.stdout:
+            break
     assert result.stdout.splitlines() == ["hello from sh", "/bin/sh"]
 
 

@@ -31,6 +31,7 @@ import select
 import threading
 
 from sentry.abi.errors import from_oserror
+from sentry.hostsys.cpus import unpin_thread
 from sentry.kernel.waiter import WaitQueue
 
 log = logging.getLogger("sentry.kernel")
@@ -123,6 +124,7 @@ class FDNotifier:
                 raise from_oserror(exc) from None
 
     def _run(self) -> None:
+        unpin_thread()  # a tracer may have started this thread: drop its CPU pin
         while True:
             try:
                 events = self._epoll.poll(-1)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sentry.abi.errors import EAGAIN, EINVAL
+from sentry.hostsys.cpus import unpin_thread
 from sentry.kernel.clocks import CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_TAI
 from sentry.kernel.cpu_timers import CPUTimer
 from sentry.kernel.cputime import CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUClock
@@ -161,6 +162,7 @@ class TimerService:
             self._cond.notify()
 
     def _run(self) -> None:
+        unpin_thread()  # a tracer may have started this thread: drop its CPU pin
         while True:
             with self._cond:
                 due: list[Timer] = []

@@ -7,6 +7,7 @@ import mmap
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import pytest
 
 from sentry.arch import Registers
 from sentry.hostsys import proc
+from sentry.hostsys.cpus import ALLOWED, unpin_thread
 from sentry.platform import AccessType, FaultTrap, SignalTrap, SyscallTrap
 from sentry.platform.ptrace import PtracePlatform, StubExitedError
 from sentry.platform.ptrace import stub as stubmod
+from sentry.platform.ptrace._ptrace import PIN_STICKY, STICKY_LEASE_NS
 from sentry.platform.ptrace.platform import PtraceAddressSpace, PtraceContext
 from tests.platform import asm
 from tests.platform.conftest import CODE, DATA, PAGE, probe
@@ -301,18 +304,86 @@ def test_signals_sent_to_the_stub_from_outside_are_dropped(setup) -> None:
         assert isinstance(ctx.switch(space, regs), SyscallTrap), sig
 
 
-def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(setup) -> None:
-    _p, space, ctx, mem = setup
+def _pinned_platform(pinning: str) -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
+    reason = probe("ptrace")
+    if reason is not None:
+        pytest.skip(reason)
+    fd = os.memfd_create("ptrace-test")
+    os.ftruncate(fd, 16 * PAGE)
+    mem = mmap.mmap(fd, 16 * PAGE)
+    p = PtracePlatform(fd, pinning=pinning)
+    allowed = proc.sched_getaffinity(0)
+    try:
+        yield p.new_address_space(), p.new_context(), mem
+    finally:
+        proc.sched_setaffinity(0, allowed)
+        p.close()
+        mem.close()
+        os.close(fd)
+
+
+@pytest.fixture
+def follow() -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
+    yield from _pinned_platform("follow")
+
+
+@pytest.fixture
+def sticky() -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
+    yield from _pinned_platform("sticky")
+
+
+def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(follow) -> None:
+    space, ctx, mem = follow
     _started(space, ctx, mem, asm.SYSCALL)
     tid = space._live_stub().tid  # the stub thread this (tracer) thread drives
     allowed = proc.sched_getaffinity(0)
-    try:
-        for cpu in sorted(allowed):
-            proc.sched_setaffinity(0, [cpu])
-            ctx.switch(space, Registers(rip=CODE))
-            assert proc.sched_getaffinity(tid) == {cpu}
-    finally:
-        proc.sched_setaffinity(0, allowed)
+    for cpu in sorted(allowed):
+        proc.sched_setaffinity(0, [cpu])
+        ctx.switch(space, Registers(rip=CODE))
+        assert proc.sched_getaffinity(tid) == {cpu}
+
+
+def test_sticky_pinning_pins_tracer_and_stub_to_one_cpu_for_a_lease(sticky) -> None:
+    space, ctx, mem = sticky
+    allowed = proc.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs to tell a pin from the allowed set")
+    _started(space, ctx, mem, asm.SYSCALL)
+    tid = space._live_stub().tid
+    ctx.switch(space, Registers(rip=CODE))
+    mine = proc.sched_getaffinity(0)
+    assert len(mine) == 1
+    assert proc.sched_getaffinity(tid) == mine
+    assert ctx._state.tracer_cpu in mine
+    # A helper thread started now inherits the pin and drops it.
+    seen: list[set[int]] = []
+
+    def helper() -> None:
+        seen.append(proc.sched_getaffinity(0))
+        unpin_thread()
+        seen.append(proc.sched_getaffinity(0))
+
+    t = threading.Thread(target=helper)
+    t.start()
+    t.join()
+    assert seen == [mine, set(ALLOWED)]
+    # When the lease is over, one round trip runs with the tracer free
+    # (the scheduler may move it), and the next one pins it again.
+    time.sleep(STICKY_LEASE_NS / 1e9 + 0.03)  # the coarse clock ticks in jiffies
+    ctx.switch(space, Registers(rip=CODE))
+    assert proc.sched_getaffinity(0) == allowed
+    assert ctx._state.tracer_cpu == -1
+    ctx.switch(space, Registers(rip=CODE))
+    again = proc.sched_getaffinity(0)
+    assert len(again) == 1 and proc.sched_getaffinity(tid) == again
+    # Released, the context leaves its thread unpinned.
+    ctx.release()
+    assert proc.sched_getaffinity(0) == allowed
+
+
+def test_sticky_is_the_default_pinning(setup) -> None:
+    p, _space, ctx, _mem = setup
+    assert p.pin_mode == PIN_STICKY and ctx._state.pin_mode == PIN_STICKY
 
 
 def test_bad_platform_arguments() -> None:

@@ -48,6 +48,7 @@ from sentry.abi.errors import EIO
 from sentry.fsimpl.devpts import termios as tio_abi
 from sentry.fsimpl.devpts.fs import O_NOCTTY, DevptsFilesystem
 from sentry.fsimpl.devpts.terminal import POLLHUP, POLLIN, Terminal
+from sentry.hostsys.cpus import unpin_thread
 from sentry.kernel.waiter import wait_for
 from sentry.vfs import FSContext, VirtualDentry
 from sentry.vfs.file import FileDescription
@@ -168,6 +169,7 @@ class HostConsole:
     # -- pumping ----------------------------------------------------------------------------
     def _pump_input(self) -> None:
         """Host → Terminal: what is typed goes through the line discipline."""
+        unpin_thread()  # a tracer may have started this thread: drop its CPU pin
         try:
             self._input_loop()
         finally:
@@ -201,6 +203,7 @@ class HostConsole:
     def _pump_output(self) -> None:
         """Terminal → host: echoes and processed output, until no sandbox
         process holds the terminal and all of it is written."""
+        unpin_thread()  # a tracer may have started this thread: drop its CPU pin
         term = self.terminal
 
         def take() -> bytes | None:

@@ -121,17 +121,27 @@ FP state
 
 Pinning (measured by bench/ptrace_floor.c and bench/platform_bench.py)
     A ptrace round trip is two wake-ups; across CPUs each costs tens of
-    microseconds on a VM. The default (``pinning="follow"``, gVisor's
-    ``thread.bind``) binds the stub to the CPU the tracer runs on at each
-    switch (sched_getcpu via the vDSO, sched_setaffinity only when it
-    changed), leaving the tracer free to migrate; ``"both"`` also pins the
-    tracer thread; ``"none"`` leaves placement to the scheduler.
-    Measured on the 2-vCPU development VM (minimum over 10 batches of a
-    getpid loop, SETREGS+SYSEMU+waitpid+GETREGS per round trip): the C floor
-    is 9.8 us pinned, 10.0 us follow, 10.8 us unpinned under load but 53 us
-    unpinned when the other CPU is idle (the wake-up then crosses CPUs);
-    ``Context.switch`` from Python costs 9.9-10.1 us pinned/follow, i.e.
-    0.1-0.3 us above the floor; an injected ``map_file`` costs 16-20 us.
+    microseconds on a VM. ``"follow"`` (gVisor's ``thread.bind``) binds the
+    stub to the CPU the tracer runs on at each switch (sched_getcpu via the
+    vDSO, sched_setaffinity only when it changed) and leaves the tracer
+    free; but the scheduler then often wakes the tracer on the idle CPU
+    after the stub stops, and the stub must follow it there. The default,
+    ``"sticky"``, also pins the tracer thread to its CPU, for a lease of
+    ``STICKY_LEASE_NS`` (20 ms): when the lease ends, one round trip runs
+    with the tracer free and the next pins it wherever it woke, so busy
+    tracers still spread over the CPUs. Threads a pinned tracer starts
+    inherit its mask: the Sentry's helper threads call
+    ``sentry.hostsys.cpus.unpin_thread`` first, and a released context
+    unpins its thread. ``"both"`` pins the tracer for good; ``"none"``
+    leaves placement to the scheduler.
+    Measured on the 2-vCPU development VM, getpid round trips from Python
+    (session 5, ``python -m sentry run`` of bench/getpid_loop.c, unpinned
+    caller): sticky 12.8-13.6 us, both 11.0-13.3 us, follow 25.6-29.6 us,
+    none 67-68 us. The C floor (bench/ptrace_floor.c) on the same day:
+    pinned 10.4 us, follow 24.3 us, unpinned 63.8 us. (Earlier sessions
+    measured follow at the pinned figure; the VM's wake-up placement
+    changed under us, which is why the default changed.) An injected
+    ``map_file`` costs 16-20 us.
 
 Threading and limits
     A Context is bound to the host thread that created it (``switch`` on

@@ -10,6 +10,8 @@ TRAP_INTERRUPTED: int
 PIN_NONE: int
 PIN_FOLLOW: int
 PIN_BOTH: int
+PIN_STICKY: int
+STICKY_LEASE_NS: int
 INTERRUPT_SIGNAL: int
 CLONE_STUB_THREAD: int
 CLONE_STUB_PROCESS: int
@@ -52,7 +54,9 @@ class SwitchState:
     addr: int
     pin_mode: int
     switches: int
+    tracer_cpu: int
     def __init__(self, pin_mode: int = ...) -> None: ...
+    def unpin(self) -> None: ...
     def interrupt(self) -> None: ...
     @property
     def pending(self) -> bool: ...

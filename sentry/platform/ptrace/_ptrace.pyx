@@ -28,6 +28,7 @@ cdef extern from *:
     #include <sys/syscall.h>
     #include <sys/uio.h>
     #include <sys/wait.h>
+    #include <time.h>
     #include <unistd.h>
 
     #ifndef PTRACE_SYSEMU
@@ -70,6 +71,30 @@ cdef extern from *:
             return -1;
         return sched_setaffinity(tid, sizeof(set), &set);
     }
+    /* The CPUs the Sentry may use, read once before any tracer pins
+       itself: a thread created by a pinned tracer inherits its one-CPU
+       mask, so releasing restores this set rather than the caller's. */
+    static cpu_set_t pysb_allowed;
+    static int pysb_allowed_ok;
+    static inline int pysb_capture_allowed(void)
+    {
+        if (sched_getaffinity(0, sizeof(pysb_allowed), &pysb_allowed) < 0)
+            return -1;
+        pysb_allowed_ok = 1;
+        return 0;
+    }
+    static inline int pysb_release_self(void)
+    {
+        if (!pysb_allowed_ok)
+            return 0;
+        return sched_setaffinity(0, sizeof(pysb_allowed), &pysb_allowed);
+    }
+    static inline long long pysb_coarse_ns(void)
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    }
     static inline unsigned long pysb_self(void) { return (unsigned long)pthread_self(); }
     static inline unsigned long pysb_si_addr(siginfo_t *si)
     {
@@ -88,6 +113,9 @@ cdef extern from *:
     int pysb_atomic_cas(int *p, int expected, int desired) nogil
     int pysb_bind_cpu(pid_t tid, int cpu) nogil
     int pysb_unbind_cpu(pid_t tid) nogil
+    int pysb_capture_allowed() nogil
+    int pysb_release_self() nogil
+    long long pysb_coarse_ns() nogil
     unsigned long pysb_self() nogil
     int usleep(unsigned int usec) nogil
     int sched_getcpu() nogil
@@ -125,6 +153,19 @@ TRAP_INTERRUPTED = 3
 PIN_NONE = 0
 PIN_FOLLOW = 1
 PIN_BOTH = 2
+PIN_STICKY = 3
+cdef enum:
+    C_PIN_FOLLOW = 1
+    C_PIN_STICKY = 3
+
+#: How long a sticky tracer stays pinned before one round trip runs with it
+#: free, so the scheduler can move it (and its stub) to a quieter CPU.
+cdef long long _lease_ns = 20_000_000
+STICKY_LEASE_NS = _lease_ns
+
+# Before any tracer pins itself (the importing thread is not a tracer).
+pysb_capture_allowed()
+
 
 #: clone(2) flags of a new stub thread: a thread of the stub process
 #: (shared memory, descriptors, handlers) traced from birth by the tracer of
@@ -647,13 +688,56 @@ cdef class SwitchState:
     cdef readonly unsigned long addr
     cdef readonly int pin_mode
     cdef readonly unsigned long switches
+    cdef readonly int tracer_cpu
+    cdef long long lease_end
 
     def __cinit__(self, int pin_mode=PIN_FOLLOW):
-        if pin_mode not in (PIN_NONE, PIN_FOLLOW, PIN_BOTH):
+        if pin_mode not in (PIN_NONE, PIN_FOLLOW, PIN_BOTH, PIN_STICKY):
             raise ValueError(f"bad pin mode {pin_mode}")
         self.state = ST_IDLE
         self.target = -1
         self.pin_mode = pin_mode
+        self.tracer_cpu = -1
+
+    cdef void place(self, Stub stub) noexcept nogil:
+        """Put the tracer and the stub on one CPU before a round trip.
+
+        ``PIN_STICKY`` pins the tracer thread to the CPU it runs on, for a
+        lease of ``STICKY_LEASE_NS``, and its stub with it. Following alone
+        (``PIN_FOLLOW``) lets the scheduler wake the tracer on the idle
+        CPU after each stop, and the stub must then follow it there: on
+        the 2-vCPU VM that costs more than the round trip itself. When the
+        lease ends, one round trip runs with the tracer free, and the next
+        pins it wherever the scheduler woke it, so busy tracers still
+        spread over the CPUs.
+        """
+        cdef int cpu
+        if self.pin_mode != C_PIN_STICKY:
+            stub.bind(self.pin_mode)
+            return
+        if self.tracer_cpu >= 0:
+            if pysb_coarse_ns() < self.lease_end:
+                if stub.cpu != self.tracer_cpu:
+                    if pysb_bind_cpu(stub.tid, self.tracer_cpu) == 0:
+                        stub.cpu = self.tracer_cpu
+                return
+            pysb_release_self()
+            self.tracer_cpu = -1
+            stub.bind(C_PIN_FOLLOW)
+            return
+        cpu = sched_getcpu()
+        if cpu >= 0 and pysb_bind_cpu(0, cpu) == 0:
+            self.tracer_cpu = cpu
+            self.lease_end = pysb_coarse_ns() + _lease_ns
+        stub.bind(C_PIN_FOLLOW)
+
+    def unpin(self):
+        """Give the calling thread (this context's tracer) every allowed
+        CPU again, if ``PIN_STICKY`` pinned it: a thread that stops
+        switching keeps no pin."""
+        if self.tracer_cpu >= 0:
+            pysb_release_self()
+            self.tracer_cpu = -1
 
     def interrupt(self):
         """Thread safe; see the class docstring."""
@@ -710,7 +794,7 @@ cdef class SwitchState:
         r.gs = stub.template.gs
         memset(&si, 0, sizeof(si))
         with nogil:
-            stub.bind(self.pin_mode)
+            self.place(stub)
             kind = _run(stub.tid, &r, &status, &si)
             if kind == K_ERROR:
                 saved_errno = errno

@@ -48,7 +48,12 @@ _TRAP_FAULT = _ptrace.TRAP_FAULT
 _TRAP_INTERRUPTED = _ptrace.TRAP_INTERRUPTED
 _INTERRUPTED = Interrupted()
 
-PIN_MODES = {"none": _ptrace.PIN_NONE, "follow": _ptrace.PIN_FOLLOW, "both": _ptrace.PIN_BOTH}
+PIN_MODES = {
+    "none": _ptrace.PIN_NONE,
+    "follow": _ptrace.PIN_FOLLOW,
+    "both": _ptrace.PIN_BOTH,
+    "sticky": _ptrace.PIN_STICKY,
+}
 
 
 class PtraceAddressSpace(AddressSpace):
@@ -296,6 +301,7 @@ class PtraceContext(Context):
         self._last_process = self._last_stub = None
         if threading.get_ident() != self._ident:
             return
+        self._state.unpin()
         for process in list(self._used):
             process.retire_current()
         self._used = weakref.WeakSet()
@@ -305,16 +311,18 @@ class PtracePlatform(Platform):
     """The ptrace back end. ``memory_fd`` is the MemoryFile (a memfd); every
     stub holds it at fd ``STUB_MEMORY_FD`` and maps only from it.
 
-    ``pinning`` selects how stubs are bound to CPUs: ``"follow"`` (default,
-    the stub follows the tracer's current CPU), ``"both"`` (also pins the
-    tracer thread), ``"none"``.
+    ``pinning`` selects how stubs are bound to CPUs: ``"sticky"`` (default:
+    the tracer thread and its stub share one CPU for a lease of
+    ``STICKY_LEASE_NS``, then the scheduler may move them), ``"follow"``
+    (the stub follows the tracer's current CPU), ``"both"`` (the tracer is
+    pinned for good), ``"none"``. See the package docstring, "Pinning".
     """
 
     #: Every tracer host thread gets its own stub thread in the address
     #: space's stub process (``process.StubProcess``), so threads work.
     supports_threads = True
 
-    def __init__(self, memory_fd: int, *, pinning: str = "follow", spare_stubs: int = 2) -> None:
+    def __init__(self, memory_fd: int, *, pinning: str = "sticky", spare_stubs: int = 2) -> None:
         if pinning not in PIN_MODES:
             raise ValueError(f"pinning must be one of {sorted(PIN_MODES)}, not {pinning!r}")
         if memory_fd < 0:

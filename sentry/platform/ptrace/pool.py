@@ -42,6 +42,7 @@ import logging
 import threading
 from typing import NamedTuple
 
+from sentry.hostsys.cpus import unpin_thread
 from sentry.platform.ptrace._ptrace import Stub, StubExitedError
 from sentry.platform.ptrace.stub import STUB_PARK_FD, SYS_READ, StubImage, start_stub
 
@@ -157,6 +158,7 @@ class StubPool:
                 self._cond.notify_all()
 
     def _run(self) -> None:
+        unpin_thread()  # a tracer may have started this thread: drop its CPU pin
         while True:
             with self._cond:
                 while not self._closed and not self._dead and len(self._ready) >= self._size:
