@@ -25,3 +25,9 @@ def unpin_thread() -> None:
         # The cpuset shrank since import (EINVAL): keep the mask the
         # kernel gave this thread rather than fail a helper thread.
         pass
+
+
+def move_thread(cpu: int) -> None:
+    """Pin the calling thread to ``cpu`` (a new tracer thread, before its
+    first switch pins it there for a lease)."""
+    os.sched_setaffinity(0, (cpu,))

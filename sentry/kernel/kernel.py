@@ -150,11 +150,12 @@ class Kernel(ThreadExit):
             self.tasks[task.tid] = task
         ready = threading.Event()
         refused: list[BaseException] = []
+        placement = self.platform.placement()
 
         def body() -> None:
             try:
                 try:
-                    task.context = self.platform.new_context()
+                    task.context = self.platform.new_context(placement)
                 except (RuntimeError, OSError) as exc:
                     if not confirm:
                         raise

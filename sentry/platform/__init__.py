@@ -186,8 +186,16 @@ class Platform(abc.ABC):
         """A fresh, empty address space."""
 
     @abc.abstractmethod
-    def new_context(self) -> Context:
-        """A context bound to the calling thread."""
+    def new_context(self, placement: object = None) -> Context:
+        """A context bound to the calling thread. ``placement`` is what
+        ``placement()`` answered on the thread of the task that started
+        this one."""
+
+    def placement(self) -> object:
+        """Called on a task's host thread as it starts another task: where
+        the new task's host thread should run, handed to ``new_context`` on
+        that thread. None (the default): wherever the host puts it."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

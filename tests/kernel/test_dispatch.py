@@ -51,7 +51,7 @@ class FakePlatform(Platform):
     def new_address_space(self):
         return RecordingAddressSpace()
 
-    def new_context(self):
+    def new_context(self, placement=None):
         return ScriptedContext([])
 
     def close(self):

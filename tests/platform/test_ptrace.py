@@ -16,7 +16,7 @@ import pytest
 from sentry.arch import Registers
 from sentry.hostsys import proc
 from sentry.hostsys.cpus import ALLOWED, unpin_thread
-from sentry.platform import AccessType, FaultTrap, SignalTrap, SyscallTrap
+from sentry.platform import AccessType, FaultTrap, Interrupted, SignalTrap, SyscallTrap
 from sentry.platform.ptrace import PtracePlatform, StubExitedError
 from sentry.platform.ptrace import stub as stubmod
 from sentry.platform.ptrace._ptrace import PIN_STICKY, STICKY_LEASE_NS
@@ -345,7 +345,8 @@ def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(follow) -> None:
 
 def test_sticky_pinning_pins_tracer_and_stub_to_one_cpu_for_a_lease(sticky) -> None:
     space, ctx, mem = sticky
-    allowed = proc.sched_getaffinity(0)
+    allowed = set(ALLOWED)
+    assert proc.sched_getaffinity(0) == allowed  # no pin left by the probe
     if len(allowed) < 2:
         pytest.skip("needs two CPUs to tell a pin from the allowed set")
     _started(space, ctx, mem, asm.SYSCALL)
@@ -379,6 +380,43 @@ def test_sticky_pinning_pins_tracer_and_stub_to_one_cpu_for_a_lease(sticky) -> N
     # Released, the context leaves its thread unpinned.
     ctx.release()
     assert proc.sched_getaffinity(0) == allowed
+
+
+def test_sticky_placement_avoids_a_cpu_where_a_stub_is_running(sticky) -> None:
+    """A task started while another task's stub runs on this CPU goes to an
+    idle CPU (``PtracePlatform.placement``); otherwise it stays here."""
+    space, _ctx, mem = sticky
+    platform = space._platform
+    allowed = sorted(ALLOWED)
+    if len(allowed) < 2:
+        pytest.skip("needs two CPUs")
+    here = allowed[0]
+    proc.sched_setaffinity(0, [here])
+    assert platform.placement() == here  # nothing runs anywhere
+    mem[0:2] = asm.JMP_SELF
+    space.map_file(CODE, PAGE, 0, R | X)
+    contexts: list[PtraceContext] = []
+    traps: list[object] = []
+    started = threading.Event()
+
+    def spin() -> None:  # a task whose stub runs until interrupted
+        ctx = platform.new_context()
+        contexts.append(ctx)
+        started.set()
+        traps.append(ctx.switch(space, Registers(rip=CODE)))
+        ctx.release()
+
+    t = threading.Thread(target=spin)  # inherits the pin to ``here``
+    t.start()
+    started.wait()
+    deadline = time.monotonic() + 5
+    while platform.placement() == here and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the stub runs
+    assert platform.placement() in set(allowed) - {here}
+    contexts[0].interrupt()
+    t.join(5)
+    assert traps and isinstance(traps[0], Interrupted)
+    assert platform.placement() == here
 
 
 def test_sticky_is_the_default_pinning(setup) -> None:

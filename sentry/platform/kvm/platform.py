@@ -330,8 +330,9 @@ class KvmPlatform(Platform):
             raise RuntimeError("platform is closed")
         return KvmAddressSpace(self)
 
-    def new_context(self) -> KvmContext:
-        """A vCPU for the calling thread (reused from released contexts)."""
+    def new_context(self, placement: object = None) -> KvmContext:
+        """A vCPU for the calling thread (reused from released contexts);
+        the host schedules vCPU threads, so ``placement`` is unused."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("platform is closed")

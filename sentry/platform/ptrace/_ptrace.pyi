@@ -12,6 +12,8 @@ PIN_FOLLOW: int
 PIN_BOTH: int
 PIN_STICKY: int
 STICKY_LEASE_NS: int
+
+def choose_cpu() -> int: ...
 INTERRUPT_SIGNAL: int
 CLONE_STUB_THREAD: int
 CLONE_STUB_PROCESS: int

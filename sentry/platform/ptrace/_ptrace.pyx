@@ -89,6 +89,38 @@ cdef extern from *:
             return 0;
         return sched_setaffinity(0, sizeof(pysb_allowed), &pysb_allowed);
     }
+    /* How many sticky tracers have their stub running on each CPU right
+       now (inside a switch), for choosing where a new task starts. */
+    static int pysb_running_on[CPU_SETSIZE];
+    static inline void pysb_running_add(int cpu, int d)
+    {
+        if (cpu >= 0 && cpu < CPU_SETSIZE)
+            __atomic_add_fetch(&pysb_running_on[cpu], d, __ATOMIC_RELAXED);
+    }
+    /* The CPU for a new tracer thread started by the calling thread: its
+       own CPU if no stub runs there, else the allowed CPU where the fewest
+       run (the own CPU on a tie). */
+    static inline int pysb_choose_cpu(void)
+    {
+        int cur = sched_getcpu();
+        int best, best_n, cpu, n;
+        if (cur < 0 || cur >= CPU_SETSIZE)
+            return cur;
+        best = cur;
+        best_n = __atomic_load_n(&pysb_running_on[cur], __ATOMIC_RELAXED);
+        if (best_n == 0 || !pysb_allowed_ok)
+            return cur;
+        for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+            if (!CPU_ISSET(cpu, &pysb_allowed))
+                continue;
+            n = __atomic_load_n(&pysb_running_on[cpu], __ATOMIC_RELAXED);
+            if (n < best_n) {
+                best = cpu;
+                best_n = n;
+            }
+        }
+        return best;
+    }
     static inline long long pysb_coarse_ns(void)
     {
         struct timespec ts;
@@ -96,6 +128,7 @@ cdef extern from *:
         return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
     }
     static inline unsigned long pysb_self(void) { return (unsigned long)pthread_self(); }
+    static inline pid_t pysb_gettid(void) { return (pid_t)syscall(SYS_gettid); }
     static inline unsigned long pysb_si_addr(siginfo_t *si)
     {
         return (unsigned long)si->si_addr;
@@ -116,7 +149,10 @@ cdef extern from *:
     int pysb_capture_allowed() nogil
     int pysb_release_self() nogil
     long long pysb_coarse_ns() nogil
+    void pysb_running_add(int cpu, int d) nogil
+    int pysb_choose_cpu() nogil
     unsigned long pysb_self() nogil
+    pid_t pysb_gettid() nogil
     int usleep(unsigned int usec) nogil
     int sched_getcpu() nogil
     pid_t waitpid(pid_t pid, int *status, int options) nogil
@@ -165,6 +201,13 @@ STICKY_LEASE_NS = _lease_ns
 
 # Before any tracer pins itself (the importing thread is not a tracer).
 pysb_capture_allowed()
+
+
+def choose_cpu():
+    """Where a task started by the calling (tracer) thread should run: this
+    thread's CPU unless a sticky tracer's stub is running there and another
+    allowed CPU has fewer (-1 if the CPU is unknown)."""
+    return pysb_choose_cpu()
 
 
 #: clone(2) flags of a new stub thread: a thread of the stub process
@@ -689,6 +732,7 @@ cdef class SwitchState:
     cdef readonly int pin_mode
     cdef readonly unsigned long switches
     cdef readonly int tracer_cpu
+    cdef pid_t pinned_tid
     cdef long long lease_end
 
     def __cinit__(self, int pin_mode=PIN_FOLLOW):
@@ -728,6 +772,7 @@ cdef class SwitchState:
         cpu = sched_getcpu()
         if cpu >= 0 and pysb_bind_cpu(0, cpu) == 0:
             self.tracer_cpu = cpu
+            self.pinned_tid = pysb_gettid()
             self.lease_end = pysb_coarse_ns() + _lease_ns
         stub.bind(C_PIN_FOLLOW)
 
@@ -735,9 +780,15 @@ cdef class SwitchState:
         """Give the calling thread (this context's tracer) every allowed
         CPU again, if ``PIN_STICKY`` pinned it: a thread that stops
         switching keeps no pin."""
-        if self.tracer_cpu >= 0:
+        if self.tracer_cpu >= 0 and pysb_gettid() == self.pinned_tid:
             pysb_release_self()
             self.tracer_cpu = -1
+
+    def __dealloc__(self):
+        # A context dropped on its own thread without ``release`` (tests,
+        # probes) leaves that thread unpinned too.
+        if self.tracer_cpu >= 0 and pysb_gettid() == self.pinned_tid:
+            pysb_release_self()
 
     def interrupt(self):
         """Thread safe; see the class docstring."""
@@ -776,6 +827,7 @@ cdef class SwitchState:
         cdef int kind
         cdef int status = 0
         cdef int old
+        cdef int running
         cdef int saved_errno = 0
         cdef siginfo_t si
         stub._check_thread()
@@ -795,7 +847,10 @@ cdef class SwitchState:
         memset(&si, 0, sizeof(si))
         with nogil:
             self.place(stub)
+            running = self.tracer_cpu
+            pysb_running_add(running, 1)
             kind = _run(stub.tid, &r, &status, &si)
+            pysb_running_add(running, -1)
             if kind == K_ERROR:
                 saved_errno = errno
         old = pysb_atomic_xchg(&self.state, ST_IDLE)

@@ -8,6 +8,7 @@ import threading
 import weakref
 
 from sentry.arch import Registers
+from sentry.hostsys.cpus import move_thread
 from sentry.hostsys.mm import PROT_EXEC, PROT_READ, PROT_WRITE
 from sentry.platform import (
     AccessType,
@@ -367,11 +368,28 @@ class PtracePlatform(Platform):
             raise RuntimeError("platform is closed")
         return PtraceAddressSpace(self)
 
-    def new_context(self) -> PtraceContext:
-        """A context for the calling thread."""
+    def new_context(self, placement: object = None) -> PtraceContext:
+        """A context for the calling thread, moved first to the CPU
+        ``placement`` chose (an int), if any."""
         if self._closed:
             raise RuntimeError("platform is closed")
+        if placement is not None:
+            assert isinstance(placement, int)
+            move_thread(placement)
         return PtraceContext(self, self.pin_mode)
+
+    def placement(self) -> int | None:
+        """With sticky pinning, the CPU a new task's thread should start on
+        (``_ptrace.choose_cpu``): the creating thread's own CPU unless a
+        stub is running there and another CPU has fewer. A new thread
+        would otherwise inherit its creator's pin: two CPU-bound children
+        of one shell shared a CPU until their first lease ended, while a
+        child its parent waits for (fork+exec, vfork) is best on the
+        parent's CPU."""
+        if self.pin_mode != _ptrace.PIN_STICKY:
+            return None
+        cpu: int = _ptrace.choose_cpu()
+        return cpu if cpu >= 0 else None
 
     def close(self) -> None:
         """Kill every stub this platform started and close the stub image."""
