@@ -151,8 +151,10 @@ class CodeCache:
 
 #: Imported eagerly by ``preload``: what boot's control server and its error
 #: paths import lazily, outside the Sentry (never anyio or asyncio: the
-#: control server needs no event loop).
-EAGER = ("ttrpc.sync_server", "traceback", "encodings.idna")
+#: control server needs no event loop). Not ``encodings.idna`` (with
+#: unicodedata, 3-7 ms): CPython hands an ASCII host string to the resolver
+#: without that codec, and the Sentry forms only numeric, ASCII addresses.
+EAGER = ("ttrpc.sync_server", "traceback")
 
 #: Never part of a sandbox: ``python -m sentry run --strace``'s tracer, the
 #: cffi build scripts (parsing their cdefs costs ~70 ms), the docs
