@@ -126,6 +126,12 @@ class MemoryFile:
         return self._shared.get(offset // PAGE_SIZE, 1)
 
     @property
+    def memory(self) -> memoryview:
+        """The whole mapping, for mm's copies in C (``sentry.mm._runs``),
+        which index it by MemoryFile offset."""
+        return self._view
+
+    @property
     def shared_pages(self) -> dict[int, int]:
         """Page index -> owner count of the pages with more than one owner
         (read-only to callers: ``mm``'s C run lookup probes it directly)."""

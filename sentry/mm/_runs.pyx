@@ -8,8 +8,10 @@ pages were not one contiguous MemoryFile range (a static buffer straddling
 the file-backed and anonymous parts of a data segment always is not). Here
 it is one pass of dict probes in C."""
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
+from libc.string cimport memcpy
 
 cdef long long _PAGE_SIZE = 4096
 cdef long long _PAGE_MASK = ~(4096 - 1)
@@ -90,3 +92,65 @@ def mirror_runs(dict pages, long long start, long long end, dict shared):
     if run_len:
         runs.append((run_addr, run_len, run_off, run_cow))
     return runs
+
+
+cdef bint _all_present(dict pages, long long addr, long long n, dict shared):
+    """Whether every page of ``[addr, addr+n)`` is in ``pages`` and, when
+    ``shared`` is not empty, none of them is shared."""
+    cdef long long page = addr & _PAGE_MASK
+    cdef long long end = addr + n
+    cdef bint check_shared = shared is not None and len(shared) > 0
+    cdef PyObject *found
+    while page < end:
+        found = PyDict_GetItem(pages, page)
+        if found is NULL:
+            return False
+        if check_shared and PyDict_GetItem(shared, (<object>found) // _PAGE_SIZE) is not NULL:
+            return False
+        page += _PAGE_SIZE
+    return True
+
+
+cdef void _copy_pages(dict pages, long long addr, long long n, char *base, char *buf, bint out):
+    """memcpy between ``buf`` and the pages behind ``[addr, addr+n)``
+    (all present): into them when ``out``, else out of them."""
+    cdef long long pos = addr
+    cdef long long end = addr + n
+    cdef long long page, take, offset
+    cdef char *mem
+    while pos < end:
+        page = pos & _PAGE_MASK
+        offset = <long long><object>PyDict_GetItem(pages, page)
+        take = min(end, page + _PAGE_SIZE) - pos
+        mem = base + offset + (pos - page)
+        if out:
+            memcpy(mem, buf + (pos - addr), take)
+        else:
+            memcpy(buf + (pos - addr), mem, take)
+        pos += take
+
+
+def copy_in_present(dict pages, long long addr, long long n, unsigned char[::1] memory):
+    """``n`` bytes of application memory at ``addr`` copied straight out of
+    ``memory`` (the MemoryFile's mapping) when every page is present, else
+    None (the caller walks the pages, populating them). One allocation and
+    one memcpy per page, no runs list: a pipe read's copy-out and a pipe
+    write's copy-in cost ~1 µs less than through ``present_runs``."""
+    if n <= 0 or not _all_present(pages, addr, n, None):
+        return None
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
+    _copy_pages(pages, addr, n, <char *>&memory[0], PyBytes_AS_STRING(out), False)
+    return out
+
+
+def copy_out_present(
+    dict pages, long long addr, const unsigned char[::1] data, unsigned char[::1] memory, dict shared
+):
+    """Write ``data`` to application memory at ``addr`` through ``memory``
+    when every page is present and (``shared`` not empty) none of them is
+    copy-on-write; False (nothing written) otherwise."""
+    cdef long long n = data.shape[0]
+    if n <= 0 or not _all_present(pages, addr, n, shared):
+        return False
+    _copy_pages(pages, addr, n, <char *>&memory[0], <char *>&data[0], True)
+    return True

@@ -56,7 +56,7 @@ from sentry.abi.mm import (
     PROT_WRITE,
 )
 from sentry.memory import MemoryFile, MemoryFileExhausted
-from sentry.mm._runs import mirror_runs, present_runs
+from sentry.mm._runs import copy_in_present, copy_out_present, mirror_runs, present_runs
 from sentry.mm.file_cache import SharedFileCache
 from sentry.mm.mappable import Mappable
 from sentry.mm.vma import VMA, VMARecord
@@ -841,6 +841,16 @@ class MemoryManager:
         VMAs are checked here, the pages looked up and merged in C
         (``_runs.present_runs``). None sends the caller to the general walk
         (which populates pages and raises the errors)."""
+        private = self._covered(addr, n, force, need)
+        if private is None:
+            return None
+        shared = self.mf.shared_pages if write and private else None
+        return present_runs(self._pages, addr, n, shared)
+
+    def _covered(self, addr: int, n: int, force: bool, need: int) -> bool | None:
+        """Whether VMAs allowing ``need`` (any, with ``force``) cover
+        ``[addr, addr+n)`` without a hole: None if not, else whether one of
+        them is private (a write there may have to break copy-on-write)."""
         first = addr & PAGE_MASK
         end = addr + n
         if not self.min_address <= first < self.max_address:
@@ -854,13 +864,11 @@ class MemoryManager:
                 return None
             private = private or not vma.shared
             if vma.end >= end:
-                break
+                return private
             following = self._find(vma.end)
             if following is None or following.start != vma.end:
                 return None
             vma = following
-        shared = self.mf.shared_pages if write and private else None
-        return present_runs(self._pages, addr, n, shared)
 
     def copy_in(self, addr: int, n: int, *, force: bool = False) -> bytes:
         """``n`` bytes of application memory at ``addr``; EFAULT on a bad address."""
@@ -876,6 +884,10 @@ class MemoryManager:
             if in_page + n <= PAGE_SIZE:
                 offset = self._page_offset(addr - in_page, False, force)
                 return bytes(mf.view(offset + in_page, n))
+            if self._covered(addr, n, force, PROT_READ | PROT_WRITE) is not None:
+                data = copy_in_present(self._pages, addr, n, mf.memory)
+                if data is not None:
+                    return data
             runs = self._runs(addr, n, False, force)
             if len(runs) == 1:
                 return bytes(mf.view(*runs[0]))
@@ -928,6 +940,8 @@ class MemoryManager:
 
         Like Linux's copy_to_user, bytes before a bad page are written before
         EFAULT is raised (pages are resolved first, so only whole runs land)."""
+        if data.__class__ is memoryview and (data.itemsize != 1 or not data.c_contiguous):
+            data = memoryview(bytes(data))  # len() must count bytes
         n = len(data)
         if n == 0:
             return
@@ -940,6 +954,14 @@ class MemoryManager:
                 offset = self._page_offset(addr - in_page, True, force)
                 mf.view(offset + in_page, n)[:] = data
                 return
+            private = self._covered(addr, n, force, PROT_WRITE)
+            if private is not None:
+                shared = mf.shared_pages if private else None
+                try:
+                    if copy_out_present(self._pages, addr, data, mf.memory, shared):
+                        return
+                except (ValueError, TypeError):
+                    pass  # not a flat byte buffer: the general path copes
             try:
                 runs = self._runs(addr, n, True, force)
                 fault = None

@@ -51,13 +51,26 @@ def held(method: Callable[..., _R]) -> Callable[..., _R]:
     """
 
     @functools.wraps(method)
-    def run(self: FileDescription, *args: Any, **kwargs: Any) -> _R:
-        with self._lock:
+    def run(self: FileDescription, *args: Any) -> _R:
+        lock = self._lock
+        with lock:
             self._inflight += 1
         try:
-            return method(self, *args, **kwargs)
+            return method(self, *args)
         finally:
-            self._leave()
+            # ``_leave`` inlined: this runs around every read and write.
+            with lock:
+                self._inflight -= 1
+                last = (
+                    self._inflight == 0
+                    and self._counted
+                    and self._refs <= 0
+                    and not self._released
+                )
+                if last:
+                    self._released = True
+            if last:
+                self._release()
 
     return run
 

@@ -472,3 +472,21 @@ def test_a_read_of_shared_pages_does_not_fail_when_memory_is_full():
         m.release()
     finally:
         small.close()
+
+
+def test_copy_out_of_a_word_view_across_pages_takes_the_general_path(mm):
+    addr = mm.mmap(0, 3 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(addr, bytes(3 * PAGE_SIZE))  # every page present
+    words = memoryview(bytearray(b"\x01\x02\x03\x04" * 2048)).cast("I")
+    mm.copy_out(addr + 100, words)
+    assert mm.copy_in(addr + 100, 8192) == b"\x01\x02\x03\x04" * 2048
+    assert mm.copy_in(addr, 100) == bytes(100)
+
+
+def test_copy_in_of_present_pages_honours_a_later_mprotect(mm):
+    addr = mm.mmap(0, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.copy_out(addr, b"q" * (2 * PAGE_SIZE))
+    mm.mprotect(addr + PAGE_SIZE, PAGE_SIZE, PROT_NONE)
+    with pytest.raises(EFAULT):
+        mm.copy_in(addr + 100, PAGE_SIZE)
+    assert mm.copy_in(addr + 100, PAGE_SIZE - 100) == b"q" * (PAGE_SIZE - 100)

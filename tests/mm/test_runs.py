@@ -1,7 +1,7 @@
 """``sentry.mm._runs``: the C run lookups behind ``MemoryManager._fast_runs`` and ``_mirror``."""
 
 from sentry.abi.mm import PAGE_SIZE
-from sentry.mm._runs import mirror_runs, present_runs
+from sentry.mm._runs import copy_in_present, copy_out_present, mirror_runs, present_runs
 
 BASE = 0x400000
 
@@ -61,3 +61,53 @@ def test_mirror_runs_skip_holes_and_split_on_copy_on_write() -> None:
     ]
     assert mirror_runs(pages, 0x10000, 0x13000, None) == [(0x10000, 3 * P, 0, False)]
     assert mirror_runs(pages, 0x20000, 0x22000, None) == []
+
+
+def _memory(n_pages: int) -> bytearray:
+    return bytearray(bytes(range(256)) * (n_pages * PAGE_SIZE // 256))
+
+
+def test_copy_in_present_follows_scattered_pages():
+    memory = _memory(50)
+    offsets = [5 * PAGE_SIZE, 6 * PAGE_SIZE, 40 * PAGE_SIZE, 41 * PAGE_SIZE]
+    pages = {BASE + i * PAGE_SIZE: off for i, off in enumerate(offsets)}
+    memory[5 * PAGE_SIZE + 768 : 7 * PAGE_SIZE] = b"a" * (2 * PAGE_SIZE - 768)
+    memory[40 * PAGE_SIZE : 41 * PAGE_SIZE + 768] = b"b" * (PAGE_SIZE + 768)
+    data = copy_in_present(pages, BASE + 768, 3 * PAGE_SIZE, memoryview(memory))
+    assert data == b"a" * (2 * PAGE_SIZE - 768) + b"b" * (PAGE_SIZE + 768)
+
+
+def test_copy_in_present_gives_none_for_an_absent_page_or_nothing_to_copy():
+    memory = memoryview(_memory(4))
+    pages = {BASE: 0, BASE + 2 * PAGE_SIZE: 2 * PAGE_SIZE}
+    assert copy_in_present(pages, BASE, 3 * PAGE_SIZE, memory) is None
+    assert copy_in_present(pages, BASE, 0, memory) is None
+    assert copy_in_present(pages, BASE + 10, 20, memory) == bytes(range(10, 30))
+
+
+def test_copy_out_present_writes_across_pages_or_nothing():
+    memory = _memory(50)
+    before = bytes(memory)
+    pages = {BASE: 3 * PAGE_SIZE, BASE + PAGE_SIZE: 30 * PAGE_SIZE}
+    data = b"z" * (PAGE_SIZE + 100)
+    assert copy_out_present(pages, BASE + 50, data, memoryview(memory), None)
+    assert memory[3 * PAGE_SIZE + 50 : 4 * PAGE_SIZE] == b"z" * (PAGE_SIZE - 50)
+    assert memory[30 * PAGE_SIZE : 30 * PAGE_SIZE + 150] == b"z" * 150
+    assert memory[30 * PAGE_SIZE + 150 :] == before[30 * PAGE_SIZE + 150 :]
+    # A copy-on-write page or an absent one: nothing is written.
+    memory[:] = before
+    assert not copy_out_present(pages, BASE, data, memoryview(memory), {30: 2})
+    assert not copy_out_present(pages, BASE, b"y" * (3 * PAGE_SIZE), memoryview(memory), None)
+    assert bytes(memory) == before
+
+
+def test_copy_out_present_refuses_a_buffer_that_is_not_flat_bytes():
+    memory = memoryview(_memory(2))
+    pages = {BASE: 0}
+    words = memoryview(bytearray(16)).cast("I")
+    try:
+        copy_out_present(pages, BASE, words, memory, None)
+    except ValueError:
+        pass  # MemoryManager.copy_out falls back to its general path
+    else:
+        raise AssertionError("a uint32 view was taken as bytes")
