@@ -62,10 +62,7 @@ def held(method: Callable[..., _R]) -> Callable[..., _R]:
             with lock:
                 self._inflight -= 1
                 last = (
-                    self._inflight == 0
-                    and self._counted
-                    and self._refs <= 0
-                    and not self._released
+                    self._inflight == 0 and self._counted and self._refs <= 0 and not self._released
                 )
                 if last:
                     self._released = True

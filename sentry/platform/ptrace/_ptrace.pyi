@@ -14,6 +14,7 @@ PIN_STICKY: int
 STICKY_LEASE_NS: int
 
 def choose_cpu() -> int: ...
+
 INTERRUPT_SIGNAL: int
 CLONE_STUB_THREAD: int
 CLONE_STUB_PROCESS: int
