@@ -191,6 +191,11 @@ class Platform(abc.ABC):
         ``placement()`` answered on the thread of the task that started
         this one."""
 
+    def prepare(self) -> None:
+        """Do now what the first task's start would otherwise wait for (the
+        caller has time to spare: boot before StartRoot). Nothing by default."""
+        return None
+
     def placement(self) -> object:
         """Called on a task's host thread as it starts another task: where
         the new task's host thread should run, handed to ``new_context`` on

@@ -565,6 +565,21 @@ def test_address_spaces_adopt_spare_stubs_from_the_pool(setup) -> None:
     space.release()
 
 
+def test_prepare_starts_the_first_address_space_stub_ahead(setup) -> None:
+    p, _space, ctx, mem = setup
+    before = _children()
+    p.prepare()  # boot, while it waits for StartRoot
+    (ahead,) = _children() - before
+    assert _proc_state(ahead) == "S"  # parked, traced by nobody
+    assert p.pool._thread is None  # no pool thread for it
+    first = p.new_address_space()
+    assert _started(first, ctx, mem, asm.SYSCALL) == ahead
+    p.prepare()  # too late: the first address space has its stub
+    assert _children() - before == {ahead}
+    first.release()
+    p.drain()
+
+
 def test_without_spare_stubs_the_platform_starts_its_own(syscall_page: int) -> None:
     p = PtracePlatform(syscall_page, spare_stubs=0)
     try:

@@ -378,6 +378,11 @@ class PtracePlatform(Platform):
             move_thread(placement)
         return PtraceContext(self, self.pin_mode)
 
+    def prepare(self) -> None:
+        """Start the first address space's stub ahead (``StubPool.prepare_first``)."""
+        if not self._closed:
+            self.pool.prepare_first()
+
     def placement(self) -> int | None:
         """With sticky pinning, the CPU a new task's thread should start on
         (``_ptrace.choose_cpu``): the creating thread's own CPU unless a
