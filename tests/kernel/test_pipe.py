@@ -345,3 +345,29 @@ def test_partial_reads_of_a_big_write_and_merged_small_writes() -> None:
     assert p.write(b"!", False, None) == 1
     assert p.read(1 << 20, False, None) == big[6000:] + b"tail!"
     assert p.size == 0 and p.used == 0
+
+
+def test_fast_and_general_paths_keep_the_same_byte_stream() -> None:
+    """An empty pipe takes a whole write at once and a read takes a lone
+    buffer whole (the fast paths); partial reads, merged small writes and
+    views of the rest go through the general path. Bytes, counts and the
+    writer's wake-up agree either way."""
+    pipe = Pipe()
+    pipe.readers = pipe.writers = 1
+    woken: list[int] = []
+    pipe.queue.add(lambda: woken.append(1), POLLOUT)
+    assert pipe.write(b"0123456789", True, None) == 10  # fast: empty pipe
+    assert (pipe.size, pipe.used) == (10, 1)
+    assert pipe.read(4, True, None) == b"0123"  # general: partial
+    assert pipe.write(b"abc", True, None) == 3  # general: merges into the page
+    assert (pipe.size, pipe.used) == (9, 1)
+    assert pipe.read(100, True, None) == b"456789abc"  # fast: one buffer, whole
+    assert (pipe.size, pipe.used) == (0, 0) and woken
+    big = bytes(range(256)) * 300  # 76,800 bytes: more than the 64 KiB capacity
+    assert pipe.write(big, True, None) == 65536  # general: only what fits
+    assert pipe.read(1 << 20, True, None) == big[:65536]
+    with pytest.raises(EAGAIN):
+        pipe.read(10, True, None)
+    pipe.readers = 0
+    with pytest.raises(EPIPE):
+        pipe.write(b"x", True, None)  # no reader: never the fast path
