@@ -63,7 +63,7 @@ class ProcFilesystem(Filesystem):
         self._net = net
         self._cpuinfo: bytes | None = None
         self._fixed_root: dict[bytes, Callable[[], Inode]] | None = None
-        self._root = ProcDir(self, "/", self._root_entries)
+        self._root = ProcDir(self, "/", self._root_entries, find=self._root_entry)
 
     def source(self) -> str:
         return "proc"
@@ -118,6 +118,19 @@ class ProcFilesystem(Filesystem):
             if t.tgid == tid:
                 out[b"%d" % tid] = functools.partial(self.pid_dir, tid)
         return out
+
+    def _root_entry(self, name: bytes) -> Callable[[], Inode] | None:
+        """``_root_entries().get(name)`` without building the listing."""
+        if self._fixed_root is None:
+            self._fixed_root = self._fixed_root_entries()
+        factory = self._fixed_root.get(name)
+        if factory is not None or not name.isdigit() or name[:1] == b"0":
+            return factory
+        tid = int(name)
+        t = self.kernel().tasks.get(tid)
+        if t is None or t.tgid != tid:
+            return None
+        return functools.partial(self.pid_dir, tid)
 
     def _fixed_root_entries(self) -> dict[bytes, Callable[[], Inode]]:
         files: dict[str, Callable[[], bytes]] = {

@@ -5,7 +5,6 @@ straight to an open file's dentry, as Linux's proc_fd_link)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,14 +16,18 @@ from sentry.vfs.stat import S_IFDIR, S_IFLNK, S_IFREG, Stat, dtype_of
 if TYPE_CHECKING:
     from sentry.vfs.creds import Credentials
 
-_ino_lock = threading.Lock()
-_inos: dict[tuple[int, str], int] = {}
-
 
 def stable_ino(fs: Filesystem, key: str) -> int:
-    """The same inode number each time a proc path is looked up."""
-    with _ino_lock:
-        return _inos.setdefault((fs.dev, key), len(_inos) + 2)
+    """The same inode number each time a proc path is looked up: a hash of
+    the path, so nothing is kept per path (a table of them grew by a few
+    entries for every process a sandbox ever ran). Python's string hash is
+    fixed for the process's life, which is the sandbox's; 62 bits make a
+    collision between two live paths vanishingly unlikely."""
+    ino = hash((fs.dev, key)) & _INO_MASK
+    return ino if ino > 1 else ino + 2
+
+
+_INO_MASK = (1 << 62) - 1
 
 
 class ProcNode(Inode):
@@ -62,12 +65,18 @@ class ProcDir(ProcNode):
     """A directory whose entries are produced by ``entries()`` (name -> inode factory)."""
 
     def __init__(self, fs: Filesystem, key: str, entries: Entries, owner: tuple[int, int] = (0, 0),
-                 mode: int = 0o555) -> None:  # fmt: skip
+                 mode: int = 0o555, *,
+                 find: Callable[[bytes], Callable[[], Inode] | None] | None = None,
+                 ) -> None:  # fmt: skip
         super().__init__(fs, key, S_IFDIR | mode, owner)
         self._entries = entries
+        #: One entry's factory without listing them all (the /proc root:
+        #: every exec's readlink of /proc/self/exe looks a name up there).
+        self._find = find
 
     def lookup(self, name: bytes) -> Inode:
-        factory = self._entries().get(name)
+        find = self._find
+        factory = find(name) if find is not None else self._entries().get(name)
         if factory is None:
             raise ENOENT
         return factory()
