@@ -26,3 +26,26 @@ def run_once(cmd: list[str], timeout: float) -> float | str:
     if proc.returncode != 0 or len(fields) != 3:
         return f"failed (status {proc.returncode}): {proc.stderr.strip()[-200:]}"
     return float(fields[2])
+
+
+def round_robin(
+    commands: dict[str, list[str]], runs: int, timeout: float
+) -> dict[str, list[float | str]]:
+    """``runs`` results of each named command, taken in turns (one run of
+    each, then the next round), so that the VM's drift from minute to
+    minute falls on every runner alike instead of on whichever ran last."""
+    results: dict[str, list[float | str]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, cmd in commands.items():
+            results[name].append(run_once(cmd, timeout))
+    return results
+
+
+def summary(results: list[float | str]) -> tuple[float, float] | str:
+    """(best, median) seconds of the successful runs, or the first failure."""
+    import statistics
+
+    times = [r for r in results if isinstance(r, float)]
+    if not times:
+        return str(results[0])
+    return min(times), statistics.median(times)

@@ -4,7 +4,8 @@ fork+exit+wait: native, the Sentry, gVisor's runsc.
 Usage: python bench/fork_bench.py [--n N] [--runs R] [--modes exec,vfork,exit]
 
 Builds ``fork_exec_wait.c`` (static) and reports the in-program time per
-iteration (best and median of R runs of N iterations). runsc is used when
+iteration (best and median of R runs of N iterations, the runners taking
+turns). runsc is used when
 installed, as ``runsc --network=none --ignore-cgroups --platform=ptrace do``.
 Target (issue 6): the Sentry no slower than runsc.
 """
@@ -12,12 +13,11 @@ Target (issue 6): the Sentry no slower than runsc.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from _runners import run_once, runners
+from _runners import round_robin, runners, summary
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,16 +38,20 @@ def main() -> int:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         binary = _build(Path(tmp))
-        print(f"{opts.n} iterations, {opts.runs} runs (best / median per iteration)")
+        print(
+            f"{opts.n} iterations, {opts.runs} runs (best / median per iteration, runners in turns)"
+        )
         for mode in opts.modes.split(","):
-            for name, prefix in runners().items():
-                cmd = [*prefix, str(binary), mode, str(opts.n)]
-                results = [run_once(cmd, 900) for _ in range(opts.runs)]
-                times = [r for r in results if isinstance(r, float)]
-                if not times:
-                    print(f"  {mode:5} {name:7} {results[0]}")
+            commands = {
+                name: [*prefix, str(binary), mode, str(opts.n)]
+                for name, prefix in runners().items()
+            }
+            for name, results in round_robin(commands, opts.runs, 900).items():
+                got = summary(results)
+                if isinstance(got, str):
+                    print(f"  {mode:5} {name:7} {got}")
                     continue
-                best, median = min(times) * 1000, statistics.median(times) * 1000
+                best, median = got[0] * 1000, got[1] * 1000
                 print(f"  {mode:5} {name:7} {best:8.3f} ms / {median:8.3f} ms")
     return 0
 

@@ -3,7 +3,8 @@
 Usage: python bench/pipe_bench.py [--mb N] [--runs R] [--modes fork,single]
 
 Builds ``pipe_xfer.c`` (static) and reports the in-program transfer time
-(best and median of R runs) and the throughput, for each mode:
+(best and median of R runs, the runners taking turns) and the
+throughput, for each mode:
   * fork:   a parent writes, a forked child reads (needs fork in the Sentry);
   * single: one process writes 64 KiB and reads it back (no fork needed).
 runsc is used when installed, as
@@ -14,12 +15,11 @@ Target (issue 6): the Sentry no slower than runsc.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
-from _runners import run_once, runners
+from _runners import round_robin, runners, summary
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,18 +40,20 @@ def main() -> int:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         binary = _build(Path(tmp))
-        print(f"{opts.mb} MB through a pipe, {opts.runs} runs (best / median, MB/s of best)")
+        print(
+            f"{opts.mb} MB through a pipe, {opts.runs} runs in turns (best / median, MB/s of best)"
+        )
         for mode in opts.modes.split(","):
-            for name, prefix in runners().items():
-                results = [
-                    run_once([*prefix, str(binary), mode, str(opts.mb)], 600)
-                    for _ in range(opts.runs)
-                ]
-                times = [r for r in results if isinstance(r, float)]
-                if not times:
-                    print(f"  {mode:6} {name:7} {results[0]}")
+            commands = {
+                name: [*prefix, str(binary), mode, str(opts.mb)]
+                for name, prefix in runners().items()
+            }
+            for name, results in round_robin(commands, opts.runs, 600).items():
+                got = summary(results)
+                if isinstance(got, str):
+                    print(f"  {mode:6} {name:7} {got}")
                     continue
-                best, median = min(times), statistics.median(times)
+                best, median = got
                 print(
                     f"  {mode:6} {name:7} {best * 1000:9.2f} ms / {median * 1000:9.2f} ms"
                     f"  {opts.mb / best:9.1f} MB/s"
