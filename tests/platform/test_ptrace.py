@@ -29,22 +29,32 @@ R, W, X = mmap.PROT_READ, mmap.PROT_WRITE, mmap.PROT_EXEC
 pytestmark = pytest.mark.ptrace
 
 
-@pytest.fixture
-def setup() -> Iterator[tuple[PtracePlatform, PtraceAddressSpace, PtraceContext, mmap.mmap]]:
+Setup = tuple[PtracePlatform, PtraceAddressSpace, PtraceContext, mmap.mmap]
+
+
+def _platform(**kwargs: str) -> Iterator[Setup]:
+    """A platform over a 16-page memory file, one address space and one
+    context; the calling thread's CPU set is restored afterwards."""
     reason = probe("ptrace")
     if reason is not None:
         pytest.skip(reason)
     fd = os.memfd_create("ptrace-test")
     os.ftruncate(fd, 16 * PAGE)
     mem = mmap.mmap(fd, 16 * PAGE)
-    p = PtracePlatform(fd)
-    space, ctx = p.new_address_space(), p.new_context()
+    p = PtracePlatform(fd, **kwargs)  # type: ignore[arg-type]
+    allowed = proc.sched_getaffinity(0)
     try:
-        yield p, space, ctx, mem
+        yield p, p.new_address_space(), p.new_context(), mem
     finally:
+        proc.sched_setaffinity(0, allowed)
         p.close()
         mem.close()
         os.close(fd)
+
+
+@pytest.fixture
+def setup() -> Iterator[Setup]:
+    yield from _platform()
 
 
 @pytest.fixture
@@ -304,36 +314,18 @@ def test_signals_sent_to_the_stub_from_outside_are_dropped(setup) -> None:
         assert isinstance(ctx.switch(space, regs), SyscallTrap), sig
 
 
-def _pinned_platform(pinning: str) -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
-    reason = probe("ptrace")
-    if reason is not None:
-        pytest.skip(reason)
-    fd = os.memfd_create("ptrace-test")
-    os.ftruncate(fd, 16 * PAGE)
-    mem = mmap.mmap(fd, 16 * PAGE)
-    p = PtracePlatform(fd, pinning=pinning)
-    allowed = proc.sched_getaffinity(0)
-    try:
-        yield p.new_address_space(), p.new_context(), mem
-    finally:
-        proc.sched_setaffinity(0, allowed)
-        p.close()
-        mem.close()
-        os.close(fd)
+@pytest.fixture
+def follow() -> Iterator[Setup]:
+    yield from _platform(pinning="follow")
 
 
 @pytest.fixture
-def follow() -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
-    yield from _pinned_platform("follow")
-
-
-@pytest.fixture
-def sticky() -> Iterator[tuple[PtraceAddressSpace, PtraceContext, mmap.mmap]]:
-    yield from _pinned_platform("sticky")
+def sticky() -> Iterator[Setup]:
+    yield from _platform(pinning="sticky")
 
 
 def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(follow) -> None:
-    space, ctx, mem = follow
+    _p, space, ctx, mem = follow
     _started(space, ctx, mem, asm.SYSCALL)
     tid = space._live_stub().tid  # the stub thread this (tracer) thread drives
     allowed = proc.sched_getaffinity(0)
@@ -344,7 +336,7 @@ def test_follow_pinning_binds_the_stub_to_the_tracer_cpu(follow) -> None:
 
 
 def test_sticky_pinning_pins_tracer_and_stub_to_one_cpu_for_a_lease(sticky) -> None:
-    space, ctx, mem = sticky
+    _p, space, ctx, mem = sticky
     allowed = set(ALLOWED)
     assert proc.sched_getaffinity(0) == allowed  # no pin left by the probe
     if len(allowed) < 2:
@@ -385,8 +377,7 @@ def test_sticky_pinning_pins_tracer_and_stub_to_one_cpu_for_a_lease(sticky) -> N
 def test_sticky_placement_avoids_a_cpu_where_a_stub_is_running(sticky) -> None:
     """A task started while another task's stub runs on this CPU goes to an
     idle CPU (``PtracePlatform.placement``); otherwise it stays here."""
-    space, _ctx, mem = sticky
-    platform = space._platform
+    platform, space, _ctx, mem = sticky
     allowed = sorted(ALLOWED)
     if len(allowed) < 2:
         pytest.skip("needs two CPUs")
@@ -570,6 +561,10 @@ def test_prepare_starts_the_first_address_space_stub_ahead(setup) -> None:
     before = _children()
     p.prepare()  # boot, while it waits for StartRoot
     (ahead,) = _children() - before
+    for _ in range(200):  # detached, it runs on into the park loop's read
+        if _proc_state(ahead) == "S":
+            break
+        threading.Event().wait(0.01)
     assert _proc_state(ahead) == "S"  # parked, traced by nobody
     assert p.pool._thread is None  # no pool thread for it
     first = p.new_address_space()

@@ -125,22 +125,16 @@ class StubPool:
         with self._cond:
             if self._closed or self._asked or self._ready or self._thread is not None:
                 return
-        leader: Stub | None = None
         try:
-            leader = start_stub(self._image, self._memory_fd, self._park_fd)
-            first = leader.clone_thread()
-            park(first, self._image)
-            park(leader, self._image)
+            spare = self._spare(start_stub(self._image, self._memory_fd, self._park_fd))
         except (OSError, StubExitedError) as exc:
             log.info("cannot start the first stub ahead: %s", exc)
-            if leader is not None:
-                leader.kill()
             return
         with self._cond:
             if self._closed or self._asked:
-                leader.kill()
+                spare.leader.kill()
             else:
-                self._ready.append(Spare(leader, first))
+                self._ready.append(spare)
 
     @property
     def ready(self) -> int:
@@ -195,16 +189,10 @@ class StubPool:
                 if len(self._ready) >= self._size:
                     continue
                 self._spawning = True
-            leader: Stub | None = None
             try:
-                leader = self._clone()
-                first = leader.clone_thread()
-                park(first, self._image)
-                park(leader, self._image)
+                spare = self._spare(self._clone())
             except (OSError, StubExitedError) as exc:
                 log.warning("stub pool stops: cannot start a stub: %s", exc)
-                if leader is not None:
-                    leader.kill()
                 with self._cond:
                     self._failed = True  # reap_later refuses from now on
                     self._spawning = False
@@ -214,13 +202,25 @@ class StubPool:
             with self._cond:
                 closed = self._closed
                 if closed:
-                    leader.kill()  # before close() can return
+                    spare.leader.kill()  # before close() can return
                 else:
-                    self._ready.append(Spare(leader, first))
+                    self._ready.append(spare)
                 self._spawning = False
                 self._cond.notify_all()
             if closed:
                 return
+
+    def _spare(self, leader: Stub) -> Spare:
+        """Make a prepared ``leader`` a spare: clone its first thread and
+        park both. On failure the leader is killed and the error raised."""
+        try:
+            first = leader.clone_thread()
+            park(first, self._image)
+            park(leader, self._image)
+        except BaseException:
+            leader.kill()
+            raise
+        return Spare(leader, first)
 
     def _clone(self) -> Stub:
         """A new stub process cloned from the template (one injected clone
