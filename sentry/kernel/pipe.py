@@ -135,63 +135,52 @@ class Pipe:
         """pipe_read: up to ``n`` bytes from as many buffers as hold them; b"" at EOF."""
         if n == 0:
             return b""
-        # The common case first, without building the waiting machinery: one
-        # run that the read takes whole (``attempt`` below does the same).
+        # Data is usually there: take it before building the waiting machinery.
+        got = self._take(n)
+        if got is not None:
+            return got
+        queues = ((self.queue, _READABLE | POLLHUP),)
+        return wait_for(lambda: self._take(n), queues, task, nonblock=nonblock) or b""
+
+    def _take(self, n: int) -> bytes | None:
+        """One try of ``read``: up to ``n`` bytes, b"" at EOF, None if it must wait."""
         with self.lock:
             runs = self.runs
-            if len(runs) == 1 and len(runs[0][0]) <= n:
-                first = runs.popleft()
+            if not runs:
+                return b"" if self.writers == 0 else None
+            was_full = self.used >= self.max_usage
+            first = runs[0]
+            data = first[0]
+            if len(data) <= n and len(runs) == 1:  # the common case: take it all
+                runs.popleft()
                 self.used -= first[2]
-                self.size -= len(first[0])
-                taken: bytes | bytearray | memoryview | None = first[0]
+                self.size -= len(data)
+                out: bytes | bytearray | memoryview = data
             else:
-                taken = None
-        if taken is not None:
+                buf = bytearray()
+                while runs and len(buf) < n:
+                    run = runs[0]
+                    data = run[0]
+                    take = n - len(buf)
+                    if len(data) <= take:
+                        buf += data
+                        runs.popleft()
+                        self.used -= run[2]
+                    else:
+                        buf += data[:take]
+                        if isinstance(data, bytearray):
+                            del data[:take]
+                        else:  # bytes as written: keep a view of the rest
+                            run[0] = memoryview(data)[take:]
+                        # Pages read to their end are released.
+                        released, run[1] = divmod(run[1] + take, PAGE_SIZE)
+                        run[2] -= released
+                        self.used -= released
+                self.size -= len(buf)
+                out = buf
+        if was_full or not runs:
             self.queue.notify(_WRITABLE)
-            return bytes(taken)
-
-        def attempt() -> bytes | None:
-            with self.lock:
-                runs = self.runs
-                if not runs:
-                    return b"" if self.writers == 0 else None
-                was_full = self.used >= self.max_usage
-                first = runs[0]
-                data = first[0]
-                if len(data) <= n and len(runs) == 1:  # the common case: take it all
-                    runs.popleft()
-                    self.used -= first[2]
-                    self.size -= len(data)
-                    out: bytes | bytearray | memoryview = data
-                else:
-                    buf = bytearray()
-                    while runs and len(buf) < n:
-                        run = runs[0]
-                        data = run[0]
-                        take = n - len(buf)
-                        if len(data) <= take:
-                            buf += data
-                            runs.popleft()
-                            self.used -= run[2]
-                        else:
-                            buf += data[:take]
-                            if isinstance(data, bytearray):
-                                del data[:take]
-                            else:  # bytes as written: keep a view of the rest
-                                run[0] = memoryview(data)[take:]
-                            # Pages read to their end are released.
-                            released, run[1] = divmod(run[1] + take, PAGE_SIZE)
-                            run[2] -= released
-                            self.used -= released
-                    self.size -= len(buf)
-                    out = buf
-            if was_full or not runs:
-                self.queue.notify(_WRITABLE)
-            return bytes(out)
-
-        return (
-            wait_for(attempt, ((self.queue, _READABLE | POLLHUP),), task, nonblock=nonblock) or b""
-        )
+        return bytes(out)
 
     def write(self, data: bytes, nonblock: bool, task: Any) -> int:
         """pipe_write: all of ``data`` unless non-blocking, interrupted or
@@ -199,23 +188,6 @@ class Pipe:
         total = len(data)
         if total == 0:
             return 0
-        # The common case first: readers exist, the pipe is empty and the
-        # whole write fits (``attempt`` below does the same in general).
-        with self.lock:
-            fast = (
-                self.readers > 0
-                and not self.runs
-                and total <= self.max_usage * PAGE_SIZE
-                and data.__class__ is bytes
-            )
-            if fast:
-                pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
-                self.runs.append([data, 0, pages])
-                self.used += pages
-                self.size += total
-        if fast:
-            self.queue.notify(_READABLE)
-            return total
         written = 0
         first = True
 

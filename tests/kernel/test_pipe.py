@@ -347,27 +347,27 @@ def test_partial_reads_of_a_big_write_and_merged_small_writes() -> None:
     assert p.size == 0 and p.used == 0
 
 
-def test_fast_and_general_paths_keep_the_same_byte_stream() -> None:
-    """An empty pipe takes a whole write at once and a read takes a lone
-    buffer whole (the fast paths); partial reads, merged small writes and
-    views of the rest go through the general path. Bytes, counts and the
-    writer's wake-up agree either way."""
+def test_reads_and_writes_of_every_shape_keep_one_byte_stream() -> None:
+    """Whole writes, partial reads (a view of the rest kept), small writes
+    merged into the last page, a read taking a lone buffer whole, and a
+    write larger than the pipe: one byte stream, consistent counts, the
+    writer woken."""
     pipe = Pipe()
     pipe.readers = pipe.writers = 1
     woken: list[int] = []
     pipe.queue.add(lambda: woken.append(1), POLLOUT)
-    assert pipe.write(b"0123456789", True, None) == 10  # fast: empty pipe
+    assert pipe.write(b"0123456789", True, None) == 10
     assert (pipe.size, pipe.used) == (10, 1)
-    assert pipe.read(4, True, None) == b"0123"  # general: partial
-    assert pipe.write(b"abc", True, None) == 3  # general: merges into the page
+    assert pipe.read(4, True, None) == b"0123"  # partial
+    assert pipe.write(b"abc", True, None) == 3  # merges into the page
     assert (pipe.size, pipe.used) == (9, 1)
-    assert pipe.read(100, True, None) == b"456789abc"  # fast: one buffer, whole
+    assert pipe.read(100, True, None) == b"456789abc"  # one buffer, whole
     assert (pipe.size, pipe.used) == (0, 0) and woken
     big = bytes(range(256)) * 300  # 76,800 bytes: more than the 64 KiB capacity
-    assert pipe.write(big, True, None) == 65536  # general: only what fits
+    assert pipe.write(big, True, None) == 65536  # only what fits
     assert pipe.read(1 << 20, True, None) == big[:65536]
     with pytest.raises(EAGAIN):
         pipe.read(10, True, None)
     pipe.readers = 0
     with pytest.raises(EPIPE):
-        pipe.write(b"x", True, None)  # no reader: never the fast path
+        pipe.write(b"x", True, None)  # no reader
