@@ -62,7 +62,29 @@ def _err(code: Code, message: str) -> TTRPCError:
     return TTRPCError(code, message)
 
 
-class Subcontainer:
+class _Exit:
+    """What Wait reports of a container's init or an exec'd process: its
+    status once collected, when, and a kill recorded before it exited."""
+
+    exit_status: ExitStatus | None
+    exited_at: float
+    killed: ExitStatus | None
+    exited: threading.Event
+
+    def _init_exit(
+        self,
+        exit_status: ExitStatus | None,
+        exited_at: float,
+        killed: ExitStatus | None,
+        exited: threading.Event | None,
+    ) -> None:
+        self.exit_status = exit_status
+        self.exited_at = exited_at
+        self.killed = killed
+        self.exited = threading.Event() if exited is None else exited
+
+
+class Subcontainer(_Exit):
     """A second container of the pod: its own mount namespace (root) and
     gofer connections, its init started by StartSubcontainer.
 
@@ -75,10 +97,6 @@ class Subcontainer:
     gofers: list[socket.socket]
     state: str
     task: Any
-    exit_status: ExitStatus | None
-    exited_at: float
-    killed: ExitStatus | None
-    exited: threading.Event
 
     def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
         self,
@@ -99,10 +117,7 @@ class Subcontainer:
         self.gofers = gofers
         self.state = state
         self.task = task
-        self.exit_status = exit_status
-        self.exited_at = exited_at
-        self.killed = killed
-        self.exited = threading.Event() if exited is None else exited
+        self._init_exit(exit_status, exited_at, killed, exited)
 
     def close(self) -> None:
         """Close its gofer connections: its gofer then exits."""
@@ -111,17 +126,13 @@ class Subcontainer:
         self.gofers = []
 
 
-class ExecProcess:
+class ExecProcess(_Exit):
     """One process started by Execute, until its exit is collected."""
 
     container_id: str
     task: Any
     args: tuple[str, ...]
     console: Any  # its HostConsole when it runs on a terminal
-    exit_status: ExitStatus | None
-    exited_at: float
-    killed: ExitStatus | None
-    exited: threading.Event
 
     def __init__(  # noqa: PLR0917 - positional, as the dataclass's were
         self,
@@ -138,10 +149,7 @@ class ExecProcess:
         self.task = task
         self.args = args
         self.console = console
-        self.exit_status = exit_status
-        self.exited_at = exited_at
-        self.killed = killed
-        self.exited = threading.Event() if exited is None else exited
+        self._init_exit(exit_status, exited_at, killed, exited)
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])

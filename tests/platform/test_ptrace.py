@@ -34,7 +34,7 @@ Setup = tuple[PtracePlatform, PtraceAddressSpace, PtraceContext, mmap.mmap]
 
 def _platform(**kwargs: str) -> Iterator[Setup]:
     """A platform over a 16-page memory file, one address space and one
-    context; the calling thread's CPU set is restored afterwards."""
+    context (tests/conftest.py restores the thread's CPU set afterwards)."""
     reason = probe("ptrace")
     if reason is not None:
         pytest.skip(reason)
@@ -42,11 +42,9 @@ def _platform(**kwargs: str) -> Iterator[Setup]:
     os.ftruncate(fd, 16 * PAGE)
     mem = mmap.mmap(fd, 16 * PAGE)
     p = PtracePlatform(fd, **kwargs)  # type: ignore[arg-type]
-    allowed = proc.sched_getaffinity(0)
     try:
         yield p, p.new_address_space(), p.new_context(), mem
     finally:
-        proc.sched_setaffinity(0, allowed)
         p.close()
         mem.close()
         os.close(fd)
