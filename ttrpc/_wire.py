@@ -8,7 +8,8 @@ importing protobuf cost each of them ~15 ms of every container start).
 The bytes are protobuf's; ``tests/ttrpc/test_wire.py`` checks both
 directions against ``ttrpc_pb2``. A status's details come back as
 ``AnyValue`` (``type_url``, ``value``), which ``any_pb2.Any`` can be built
-from.
+from. Its varint and field helpers mirror ``protos/lite.py``'s on purpose:
+``ttrpc`` imports nothing of ours (ARCHITECTURE.md's import rules).
 """
 
 from __future__ import annotations

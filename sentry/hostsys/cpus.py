@@ -10,6 +10,7 @@ copied by clone), so the Sentry's long-lived helper threads call
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 #: The CPU set of the process when the Sentry was imported, before any
@@ -19,12 +20,10 @@ ALLOWED = frozenset(os.sched_getaffinity(0))
 
 def unpin_thread() -> None:
     """Let the calling thread run on every CPU in ``ALLOWED`` again."""
-    try:
+    # EINVAL if the cpuset shrank since import: keep the mask the kernel
+    # gave this thread rather than fail a helper thread.
+    with contextlib.suppress(OSError):
         os.sched_setaffinity(0, ALLOWED)
-    except OSError:
-        # The cpuset shrank since import (EINVAL): keep the mask the
-        # kernel gave this thread rather than fail a helper thread.
-        pass
 
 
 def move_thread(cpu: int) -> None:
