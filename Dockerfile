@@ -20,6 +20,7 @@ RUN pip wheel --no-deps -w /wheels .
 FROM python:3.11-slim-bookworm
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl \
+ && python -m runtime.importbundle \
  && pysandbox --version \
  && containerd-shim-pysandbox-v2 -v
 ENTRYPOINT []

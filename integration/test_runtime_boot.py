@@ -8,6 +8,7 @@ the reason otherwise. Every container is force-deleted in ``finally``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -530,6 +531,12 @@ def test_sandbox_process_is_confined(pysandbox: Runtime, tmp_path: Path, cid: st
     # Its own mount, UTS, IPC and network namespaces.
     for ns in ("mnt", "uts", "ipc", "net"):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    # The CLI's import bundle (a mapped host file) did not follow it in.
+    with open(f"/proc/{pid}/maps") as f:
+        assert "importbundle" not in f.read()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            assert "importbundle" not in os.readlink(f"/proc/{pid}/fd/{fd}")
 
 
 def test_sandbox_process_serves_without_an_event_loop(

@@ -30,6 +30,8 @@ import time
 import traceback
 from typing import IO, Any, NamedTuple, NoReturn, Protocol
 
+from runtime import importbundle
+
 log = logging.getLogger(__name__)
 
 
@@ -237,6 +239,10 @@ def become(
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         _drop_log_handlers()
+        # The bundle's mapping keeps a descriptor, which the sweep below
+        # would close under it. A warm child has imported all it needs by
+        # now; anything later is found the normal way.
+        importbundle.close()
         parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, PARK_FD) for fd in passed]
         err = fcntl.fcntl(stderr_fd, fcntl.F_DUPFD, PARK_FD) if stderr_fd is not None else -1
         null = os.open(os.devnull, os.O_RDWR)

@@ -48,7 +48,7 @@ def daemon_argv(flags: Flags, grpc_address: str, namespace: str) -> list[str]:
     if exe and os.access(exe, os.X_OK) and not exe.endswith(".py"):
         base = [exe]
     else:
-        base = [sys.executable, "-m", "shim.main"]
+        base = [sys.executable, "-m", "shim.entry"]
     argv = [*base, "-namespace", namespace, "-id", flags.id, "-address", grpc_address]
     if flags.debug:
         argv.append("-debug")

@@ -27,9 +27,9 @@ from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
+from runtime import importbundle
 from runtime.config import PLATFORMS
 
-_HEADER = 16  # magic, flags, mtime, source size (PEP 552, timestamp form)
 _EXTENSION_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # .cpython-311-x86_64-linux-gnu.so
 
 
@@ -42,25 +42,12 @@ class _Code:
         self.is_package = is_package
 
 
-def _compiled(source: str) -> bytes:
-    """``source``'s marshalled code, from its valid ``.pyc`` or compiled."""
-    st = os.stat(source)
-    try:
-        with open(importlib.util.cache_from_source(source), "rb") as f:
-            pyc = f.read()
-    except OSError:
-        pyc = b""
-    if (
-        len(pyc) > _HEADER
-        and pyc[:4] == importlib.util.MAGIC_NUMBER
-        and int.from_bytes(pyc[4:8], "little") == 0
-        and int.from_bytes(pyc[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
-        and int.from_bytes(pyc[12:16], "little") == st.st_size & 0xFFFFFFFF
-    ):
-        return pyc[_HEADER:]
-    with open(source, "rb") as f:
-        code = compile(f.read(), source, "exec", dont_inherit=True)
-    return marshal.dumps(code)
+def _compiled(name: str, source: str) -> bytes:
+    """``name``'s marshalled code: from the import bundle while it is
+    mapped and current (no file read), else from ``source``'s ``.pyc``."""
+    bundle = importbundle.ACTIVE
+    data = bundle.code(name, source) if bundle is not None else None
+    return data if data is not None else importbundle.compiled(source)
 
 
 class CodeCache:
@@ -118,7 +105,7 @@ class CodeCache:
             if skip(name):
                 continue
             if name not in sys.modules and name not in self._code:
-                self._code[name] = _Code(_compiled(path), path, package)
+                self._code[name] = _Code(_compiled(name, path), path, package)
             if package:
                 self._walk(entry.path, name, skip, extensions)
 

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runtime import hostsys, network
+from runtime import hostsys, importbundle, network
 from runtime import spec as ocispec
 from runtime.boot import codecache, confine, gofermounts, syscall_filter
 from runtime.cli._args import Parser, parse_bool
@@ -200,6 +200,9 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         console_fd=console_fd,
     )
     codecache.preload(conf.platform)
+    # Nothing is imported from host files after this (codecache serves the
+    # rest): no descriptor or mapping of one stays in the sandbox.
+    importbundle.close()
 
     if ns.setup_root:
         confine.setup_root()

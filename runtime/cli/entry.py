@@ -8,16 +8,24 @@ delay the caller (nothing of ours needs finalizers).
 the global flags, before it imports the subcommand's modules. Forking any
 earlier gains nothing: a child needs ``runtime.cli.main``'s imports itself
 (it becomes ``pysandbox boot`` through it), so it would only repeat them.
+
+Before anything else it installs the import bundle
+(``runtime.importbundle``): every import after it, the CLI's and its
+children's, is served from one mapped file.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-from typing import NoReturn
+from runtime import importbundle
 
-from runtime.cli.main import main
+importbundle.install()
+
+import logging  # noqa: E402  (after the bundle: served from it)
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import NoReturn  # noqa: E402
+
+from runtime.cli.main import main  # noqa: E402
 
 
 def run() -> NoReturn:
