@@ -672,7 +672,9 @@ cdef class Vcpu:
         pysb_switch_end(&self.v, kind)
         if kind == K_INTERRUPTED:
             return 1
-        raise GuestError(f"page-table update pass failed ({kind}, errno {errno})")
+        raise GuestError(
+            f"page-table update pass failed ({kind}, errno {errno}, exit reason "
+            f"{self.v.exit_reason})")
 
     def interrupt(self):
         """Thread safe; see the module docstring."""

@@ -682,6 +682,15 @@ static int pysb_update_only(struct pysb_vcpu *v, int n)
     }
 }
 
+/* Whether an exception is pending or being injected in the vCPU. */
+static int pysb_exception_pending(struct pysb_vcpu *v)
+{
+    struct kvm_vcpu_events ev;
+    if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+        return 0;
+    return ev.exception.injected || ev.exception.pending;
+}
+
 static int pysb_switch(struct pysb_vcpu *v, uint64_t cr3, uint64_t gen,
                        struct user_regs_struct *u)
 {
@@ -757,7 +766,14 @@ static int pysb_run(struct pysb_vcpu *v, struct user_regs_struct *u)
                     v->resumes++;
                     continue;
                 }
-                /* In the application, at CPL3. */
+                /* In the application, at CPL3. An exception it raised
+                 * may be on its way in (KVM keeps it pending across the
+                 * signal): deliver it now, or the next entry, whatever
+                 * context it sets up (an update pass), would take it. */
+                if (pysb_exception_pending(v)) {
+                    v->resumes++;
+                    continue;
+                }
                 pysb_regs_out(u, g);
                 u->orig_rax = (uint64_t)-1;
                 u->rip = g->rip;
