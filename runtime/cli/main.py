@@ -14,6 +14,7 @@ the static imports).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from types import ModuleType
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             warm = prefork.WarmForker(conf)
             spawn.install_forker(warm)
         module = _module(command)
+        # The entry point stopped cycle collection for the imports.
+        gc.enable()
         if command in HIDDEN:
             # Internal processes parse their own flags (argparse's REMAINDER
             # would not take a leading "--flag").

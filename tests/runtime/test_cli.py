@@ -437,3 +437,21 @@ def test_do_builds_a_host_root_config(tmp_path: Path) -> None:
         ns.volume = [bad]
         with pytest.raises(UsageError):
             do.build_config(ns, ["true"])
+
+
+def test_cycle_collection_is_off_only_while_the_entry_point_imports(tmp_path: Path) -> None:
+    """``runtime.cli.entry`` stops the collector for its imports; ``main``
+    turns it back on before the subcommand runs (``list`` here, whose
+    output is checked by other tests)."""
+    code = (
+        "import gc, runtime.cli.entry as e\n"
+        "print(gc.isenabled())\n"
+        "import runtime.cli.list as l\n"
+        "real = l.run\n"
+        "l.run = lambda conf, ns: print(gc.isenabled()) or real(conf, ns)\n"
+        f"e.main(['--root', {str(tmp_path)!r}, 'list', '-q'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]
