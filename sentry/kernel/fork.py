@@ -152,7 +152,10 @@ def clone(parent: Task, args: CloneArgs) -> int:
         child.vfork_lender = parent
     else:
         try:
-            child.mm = parent.mm.fork(kernel.platform.new_address_space())
+            regs = parent.regs
+            child.mm = parent.mm.fork(
+                kernel.platform.new_address_space(), hot=(regs.rsp, regs.fs_base, regs.rip)
+            )
         except LinuxError:
             if child.fd_table is not None:
                 child.fd_table.close_all()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import errno
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 
 from sentry.abi.errors import (
     EACCES,
@@ -711,6 +711,21 @@ class MemoryManager:
                 raise ENOMEM(f"host refused to map {length:#x} bytes at {addr:#x}") from exc
             raise
 
+    @staticmethod
+    def _window(vma: VMA, page: int) -> tuple[int, int]:
+        """The fault-around window of ``page`` (inside ``vma``)."""
+        if vma.mappable is None or vma.shared:
+            pages = FAULT_AROUND_PAGES
+        elif vma.prot & (PROT_EXEC | PROT_WRITE) == PROT_EXEC and hasattr(
+            vma.mappable, "content_stamp"
+        ):
+            pages = TEXT_FAULT_AROUND_PAGES
+        else:
+            pages = FILE_FAULT_AROUND_PAGES
+        span = pages * PAGE_SIZE
+        start = max(vma.start, page - (page - vma.start) % span)
+        return start, min(vma.end, start + span)
+
     def handle_fault(self, addr: int, access: AccessType) -> bool:
         """Resolve an application fault: populate and mirror, or return False
         when the VMA forbids the access (the task gets SIGSEGV)."""
@@ -723,17 +738,7 @@ class MemoryManager:
             if vma is None or not self._allowed(vma, write, execute):
                 return False
             page = addr & PAGE_MASK
-            if vma.mappable is None or vma.shared:
-                pages = FAULT_AROUND_PAGES
-            elif vma.prot & (PROT_EXEC | PROT_WRITE) == PROT_EXEC and hasattr(
-                vma.mappable, "content_stamp"
-            ):
-                pages = TEXT_FAULT_AROUND_PAGES
-            else:
-                pages = FILE_FAULT_AROUND_PAGES
-            span = pages * PAGE_SIZE
-            start = max(vma.start, page - (page - vma.start) % span)
-            end = min(vma.end, start + span)
+            start, end = self._window(vma, page)
             if page in self._pages:
                 # Present but not mirrored (a fork child, a parent whose
                 # writable mirrors fork dropped) or copy-on-write: mirror the
@@ -1057,14 +1062,23 @@ class MemoryManager:
 
     # -- fork -------------------------------------------------------------------
 
-    def fork(self, address_space: AddressSpace) -> MemoryManager:
+    def fork(self, address_space: AddressSpace, hot: Sequence[int] = ()) -> MemoryManager:
         """A copy of this address space for a child (kernel/fork.c dup_mmap).
 
         Private pages become shared copy-on-write: both sides hold a
         reference and mirror them read-only until one writes (handle_fault
         or copy_out then copies). Shared mappings keep sharing their pages.
         The parent's writable private mirrors lose write access
-        (``AddressSpace.write_protect``) so its next write faults too."""
+        (``AddressSpace.write_protect``) so its next write faults too.
+
+        ``hot`` are addresses both sides touch right after the fork (the
+        caller's stack pointer, TLS base and instruction pointer). Their
+        fault-around windows cost a fault on each side otherwise: the
+        child mirrors them now (one platform call each, against a trap
+        and a fault), and in writable private memory the child gets its
+        own copies of the window's pages, so the parent's stay its own and
+        writable (a copy of a few pages, against a copy-on-write fault on
+        the parent's next push)."""
         with self._lock:
             # Shared anonymous memory is one set of pages for both sides:
             # give every page of it a MemoryFile page now, or a page first
@@ -1091,10 +1105,43 @@ class MemoryManager:
             ):  # fmt: skip
                 setattr(child, attr, getattr(self, attr))
             child.auxv = list(self.auxv)
+            try:
+                kept = child._take_hot_windows(hot)
+            except BaseException:
+                child.release()
+                raise
             for vma in self._vmas:
                 if not vma.shared and vma.prot & PROT_WRITE:
-                    self.address_space.write_protect(vma.start, vma.end - vma.start)
+                    for start, end in _without(vma.start, vma.end, kept):
+                        self.address_space.write_protect(start, end - start)
             return child
+
+    def _take_hot_windows(self, hot: Sequence[int]) -> list[tuple[int, int]]:
+        """In a fork child: mirror the fault-around windows of ``hot``,
+        first copying the shared pages of those in writable private memory;
+        returns those windows whose pages are now the parent's alone."""
+        kept: list[tuple[int, int]] = []
+        for addr in hot:
+            vma = self._find(addr) if self.min_address <= addr < self.max_address else None
+            if vma is None:
+                continue
+            page = addr & PAGE_MASK
+            start, end = self._window(vma, page)
+            if (start, end) in kept:
+                continue
+            if end - start > FAULT_AROUND_PAGES * PAGE_SIZE:
+                # Program text: the pages around the instruction pointer,
+                # not the 2 MiB a fault maps (a child that execs needs few).
+                span = FAULT_AROUND_PAGES * PAGE_SIZE
+                start = max(vma.start, page - (page - vma.start) % span)
+                end = min(vma.end, start + span)
+            if not vma.shared and vma.prot & PROT_WRITE:
+                self._break_cow_window(vma, start, end)
+                pages, refcount = self._pages, self.mf.refcount
+                if all(refcount(pages[p]) == 1 for p in range(start, end, PAGE_SIZE) if p in pages):
+                    kept.append((start, end))
+            self._mirror(vma, start, end)
+        return kept
 
     # -- introspection and teardown -------------------------------------------
 
@@ -1130,3 +1177,16 @@ class MemoryManager:
             self.mf.dec_ref_pages(self._pages.values())
             self._pages.clear()
         self.address_space.release()
+
+
+def _without(start: int, end: int, holes: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` less the ``holes`` inside it, as ascending ranges."""
+    pos = start
+    for hole_start, hole_end in sorted(holes):
+        if hole_end <= pos or hole_start >= end:
+            continue
+        if hole_start > pos:
+            yield pos, hole_start
+        pos = max(pos, hole_end)
+    if pos < end:
+        yield pos, end

@@ -383,6 +383,39 @@ def test_fork_is_copy_on_write(mm, mf):
     assert all(mf.refcount(off) == 1 for off in mm._pages.values())
 
 
+def test_fork_hot_windows_are_the_childs_own_and_stay_writable_in_the_parent(mm, mf):
+    """``fork(hot=...)``: the windows a fork's two sides touch first (stack,
+    TLS, text) are mirrored in the child at once; in writable private
+    memory the child gets copies, so the parent keeps writing without a
+    copy-on-write fault. Everything else is copy-on-write as usual."""
+    region = mm.mmap(0, 32 * PAGE_SIZE, RW, ANON)  # two fault-around windows
+    cold = region + 20 * PAGE_SIZE
+    shared = mm.mmap(0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS)
+    mm.copy_out(region, b"hot")
+    mm.copy_out(cold, b"cold")
+    assert mm.handle_fault(region, AccessType.WRITE)
+    assert mm.handle_fault(cold, AccessType.WRITE)
+    parent_offset = mm.address_space.pages[region][0]
+
+    child = mm.fork(RecordingAddressSpace(), hot=(region + 100, shared, HI + PAGE_SIZE))
+
+    assert mm.address_space.pages[region] == (parent_offset, RW)  # still writable
+    assert cold not in mm.address_space.pages  # write-protected: its next write faults
+    child_offset, prot = child.address_space.pages[region]
+    assert prot == RW and child_offset != parent_offset
+    assert mf.refcount(parent_offset) == mf.refcount(child_offset) == 1
+    assert mf.refcount(mm._pages[cold]) == 2  # still shared copy-on-write
+    assert cold not in child.address_space.pages
+    assert child.address_space.pages[shared][1] == RW  # mirrored, the same page
+    assert child.address_space.pages[shared][0] == mm._pages[shared]
+
+    mm.copy_out(region, b"PAR")
+    child.copy_out(region + 1, b"C")
+    assert (mm.copy_in(region, 3), child.copy_in(region, 3)) == (b"PAR", b"hCt")
+    child.release()
+    assert all(mf.refcount(off) == 1 for off in mm._pages.values())
+
+
 class _FullHostAddressSpace(RecordingAddressSpace):
     """The host refuses every mapping, as when the sandbox's memory cgroup is full."""
 
