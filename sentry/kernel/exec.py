@@ -88,6 +88,7 @@ def exec_into(
         # robust futexes are released (exec_mm_release).
         kernel.de_thread(t)
         mm_release(t, shared=False)
+        mm.populate_image(result.entry)
         mm.mirror_populated()
     except BaseException:
         mm.release()
