@@ -7,6 +7,8 @@ processes this package spawns.
 
 Library modules, bottom up:
 
+- ``importbundle``: the bytecode our processes import, in one mapped file
+  that the entry points serve imports from.
 - ``errors``: the one-line errors every caller prints (runc's phrases kept).
 - ``capabilities``, ``mountopts``: Linux capability and mount-option tables.
 - ``spec``: ``config.json`` → validated dataclasses; errors name the field.

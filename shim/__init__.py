@@ -8,7 +8,8 @@ Sentry.
 
 Modules, by process step:
 
-- ``main`` / ``flags``: the binary's Go-style command line and actions.
+- ``entry`` / ``main`` / ``flags``: the console script (which installs the import
+  bundle first), the binary's Go-style command line and actions.
 - ``start`` / ``address``: find or launch the pod's shim (grouping key,
   socket, fd 3 hand-over). ``delete``: clean up after a (dead) shim.
 - ``serve``: the daemon (logging to the ``log`` FIFO, subreaper, signals)
