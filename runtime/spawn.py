@@ -23,7 +23,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +32,12 @@ from typing import IO, Any, NamedTuple, NoReturn, Protocol
 from runtime import importbundle
 
 log = logging.getLogger(__name__)
+
+#: ``subprocess.DEVNULL``. This module is on every sandbox start's critical
+#: path (the CLI imports it before it forks boot, which needs it too), and
+#: subprocess (with locale and selectors, ~2 ms) is imported only where a
+#: new interpreter is started.
+_DEVNULL = -3
 
 
 class Process(Protocol):
@@ -106,7 +111,7 @@ def spawn_self(
         err_fd: int | None
         if stderr is None:
             err_fd = 2
-        elif stderr == subprocess.DEVNULL:
+        elif stderr == _DEVNULL:
             err_fd = None
         else:
             err_fd = int(stderr)
@@ -120,6 +125,8 @@ def spawn_self(
             with _lock:
                 _children[child.pid] = child
             return child
+    import subprocess  # only for this fallback: see _DEVNULL
+
     return subprocess.Popen(
         [*self_command(), *cli_args],
         pass_fds=pass_fds,
@@ -323,6 +330,8 @@ class LocalChild:
             deadline = time.monotonic() + timeout
             while not self._reap(os.WNOHANG):
                 if time.monotonic() > deadline:
+                    import subprocess
+
                     raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
                 time.sleep(0.005)
         assert self.returncode is not None

@@ -9,10 +9,10 @@ containerd's go-runc reads back (it parses the JSON log for the reason).
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import sys
+import time
 
 from runtime.errors import RuntimeFailure
 
@@ -20,8 +20,8 @@ LOGGER = "pysandbox"
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    t = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # time, not datetime: one import fewer before boot is forked.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
 class TextFormatter(logging.Formatter):
