@@ -65,10 +65,6 @@ READY = b"\x01"
 PR_SET_PDEATHSIG = 1
 
 EXIT_SENTRY_ERROR = 125
-#: MemoryFile bytes given host pages before StartRoot (``MemoryFile.prefault``):
-#: busybox's first exec uses about 2.5 MiB of it; what a program does not
-#: use stays resident (the sleeping sandbox's PSS counts it).
-PREFAULT_BYTES = 3 << 20
 
 
 def _fd_list(text: str) -> list[int]:
@@ -243,11 +239,6 @@ def _boot(conf: RuntimeConfig, ns: argparse.Namespace) -> Callable[[], int]:
         # StartRoot arrives instead of after up to 5 ms.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(0.0002)
-        # And give the MemoryFile's first pages host memory on the other
-        # CPU, idle meanwhile: the init's program is read into them.
-        threading.Thread(
-            target=ldr.memory_file.prefault, args=(PREFAULT_BYTES,), name="prefault", daemon=True
-        ).start()
         try:
             ldr.platform.prepare()
             ldr.bind_startup_handlers()

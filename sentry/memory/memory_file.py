@@ -4,7 +4,6 @@ counts (for copy-on-write) and the Sentry's own MAP_SHARED mapping of it."""
 from __future__ import annotations
 
 import bisect
-import contextlib
 import mmap
 import os
 import threading
@@ -19,7 +18,6 @@ DEFAULT_SIZE = 1 << 36
 #: Freed pages kept resident for reuse (``MemoryFile._free_run``): 8 MiB.
 DEFAULT_CACHE_PAGES = 2048
 _ZEROES = memoryview(bytes(1 << 20))
-_MADV_POPULATE_WRITE = 23  # Linux 5.14; not in Python 3.11's mmap module
 
 
 class MemoryFileExhausted(Exception):
@@ -248,18 +246,6 @@ class MemoryFile:
     def zero(self, offset: int, length: int) -> None:
         """Zero bytes in place (pages stay allocated)."""
         self._map[offset : offset + length] = bytes(length)
-
-    def prefault(self, length: int) -> None:
-        """Give the first ``length`` bytes host pages now, in the Sentry's
-        mapping (MADV_POPULATE_WRITE, GIL released): allocation starts at
-        offset 0, so these are the pages a new sandbox's first program is
-        read into, and a host page's first touch is the slow part of that
-        read (on a nested VM, 2 MiB of program text takes 3.5 ms into fresh
-        pages, 1.8 ms into populated ones). Best effort: a kernel without
-        MADV_POPULATE_WRITE (before 5.14) leaves the pages to be touched."""
-        length = min(length, self.size) & ~(PAGE_SIZE - 1)
-        with contextlib.suppress(OSError):
-            self._map.madvise(_MADV_POPULATE_WRITE, 0, length)
 
     def close(self) -> None:
         """Unmap and close the memfd. Idempotent."""

@@ -119,30 +119,3 @@ def test_peak_pages_is_the_high_water_mark(mf):
     mf.allocate(4)
     assert mf.peak_pages == 7
     del b, c
-
-
-def _rss_kib(name: str) -> int:
-    """Resident KiB of this process's mapping of the memfd called ``name``."""
-    with open("/proc/self/smaps") as f:
-        lines = f.read().splitlines()
-    for i, line in enumerate(lines):
-        if f"/memfd:{name} " in line + " ":
-            for field in lines[i + 1 :]:
-                if field.startswith("Rss:"):
-                    return int(field.split()[1])
-    raise AssertionError(f"no mapping of memfd {name}")
-
-
-def test_prefault_gives_the_first_pages_host_memory() -> None:
-    """Boot prefaults the pages its first program is read into
-    (runtime/boot/main.py, PREFAULT_BYTES) while it waits for StartRoot."""
-    mf = MemoryFile(size=64 << 20, name="prefault-test")
-    try:
-        assert _rss_kib("prefault-test") == 0
-        mf.prefault(1 << 20)
-        assert _rss_kib("prefault-test") == 1024
-        mf.prefault(1 << 40)  # clamped to the file's size
-        assert _rss_kib("prefault-test") == 64 << 10
-        assert bytes(mf.view(0, 16)) == bytes(16)  # still zero
-    finally:
-        mf.close()
