@@ -24,16 +24,19 @@ print("boot", "dataclasses" in sys.modules)
 """
 
 
-def test_start_path_does_not_import_dataclasses(tmp_path) -> None:
+def _run_child(code: str, cwd) -> str:
+    """``code``'s output in a fresh interpreter run outside the checkout
+    (so it imports the installed packages)."""
     r = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,  # not the checkout: import the installed packages
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd
     )
     assert r.returncode == 0, r.stderr
-    stages = dict(line.split() for line in r.stdout.splitlines())
+    return r.stdout
+
+
+def test_start_path_does_not_import_dataclasses(tmp_path) -> None:
+    out = _run_child(CHILD, tmp_path)
+    stages = dict(line.split() for line in out.splitlines())
     assert stages == {"cli": "False", "commands": "False", "boot": "False"}, (
         "a module on the start path imports dataclasses (find it with "
         "python -X importtime); define its records as plain classes"
@@ -54,15 +57,8 @@ def test_start_path_does_not_import_protobuf(tmp_path) -> None:
     """The CLI and the sandbox process speak the control API with
     protos.lite and ttrpc's own codec (~15 ms of each one's start, and
     ~2 MiB of the sandbox's memory)."""
-    r = subprocess.run(
-        [sys.executable, "-c", BOOT_CHILD],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]", f"boot imports protobuf: {r.stdout}"
+    out = _run_child(BOOT_CHILD, tmp_path)
+    assert out.strip() == "[]", f"boot imports protobuf: {out}"
 
 
 CRITICAL_CHILD = """
@@ -80,12 +76,5 @@ def test_critical_path_does_not_import_subprocess_datetime_or_shutil(tmp_path) -
     before it can run the container, is a start's critical path: these
     three (with locale, selectors and the compression modules, 3-5 ms)
     are imported only where they are used, off that path."""
-    r = subprocess.run(
-        [sys.executable, "-c", CRITICAL_CHILD],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]", f"the start's critical path imports {r.stdout}"
+    out = _run_child(CRITICAL_CHILD, tmp_path)
+    assert out.strip() == "[]", f"the start's critical path imports {out}"
