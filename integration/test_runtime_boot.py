@@ -743,6 +743,42 @@ def test_do_ls_root(pysandbox: Runtime) -> None:
     assert set(os.listdir("/")) >= set(r.stdout.split()) >= {"bin", "etc", "proc", "tmp"}
 
 
+def test_do_writes_stay_in_the_sandbox(pysandbox: Runtime, tmp_path: Path) -> None:
+    """The default overlay (``--overlay memory``) keeps every write in the
+    sandbox: the command reads back what it wrote, the host never sees it."""
+    target = Path("/var/tmp") / f"pysb-do-{uuid.uuid4().hex[:8]}"
+    new_dir = tmp_path / "made-by-do"
+    victim = tmp_path / "kept"
+    victim.write_text("host")
+    script = f"echo hi > {target} && cat {target} && mkdir {new_dir} && rm {victim}"
+    r = pysandbox("do", "--", "/bin/busybox", "sh", "-c", script)
+    assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+    assert not target.exists() and not new_dir.exists()
+    assert victim.read_text() == "host"
+
+
+def test_do_without_an_overlay_is_read_only(pysandbox: Runtime) -> None:
+    target = Path("/var/tmp") / f"pysb-do-{uuid.uuid4().hex[:8]}"
+    r = pysandbox(
+        "do", "--overlay", "none", "--", "/bin/busybox", "sh", "-c", f"echo hi > {target}"
+    )
+    assert r.returncode != 0 and "Read-only file system" in r.stderr, (r.returncode, r.stderr)
+    assert not target.exists()
+
+
+def test_do_sees_the_hosts_tmp_and_runs_in_a_directory_there(
+    pysandbox: Runtime, tmp_path: Path
+) -> None:
+    """A non-empty /tmp in the root is not hidden by a tmpfs (gVisor's
+    mountTmp rule), so ``do`` works from a directory under the host's /tmp."""
+    assert str(tmp_path).startswith("/tmp/"), tmp_path
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "seen").write_text("x")
+    r = pysandbox("do", "--cwd", str(work), "--", "/bin/busybox", "sh", "-c", "pwd; ls")
+    assert (r.returncode, r.stdout.split()) == (0, [str(work), "seen"]), r.stderr
+
+
 def test_file_bind_mounts_ro_and_rw(pysandbox: Runtime, tmp_path: Path, cid: str) -> None:
     """CRI binds single files (/etc/hosts, /etc/hostname, /dev/termination-log)."""
     hosts = tmp_path / "hosts"

@@ -239,7 +239,12 @@ class Sandbox:
         assert spec.process is not None
         terminal = _terminal_for(spec.process, args.console_socket, args.terminal_fd)
         try:
-            gofer = launch.spawn(conf, spec, stderr=None if conf.debug else subprocess.DEVNULL)
+            gofer = launch.spawn(
+                conf,
+                spec,
+                overlay_root=launch.wants_overlay(spec),
+                stderr=None if conf.debug else subprocess.DEVNULL,
+            )
         except BaseException:
             if terminal >= 0:
                 os.close(terminal)
@@ -582,7 +587,9 @@ def _spawn(conf: RuntimeConfig, args: CreateArgs) -> Sandbox:
         raise
     gofer_stderr = None if conf.debug else subprocess.DEVNULL
     try:
-        gofer = launch.spawn(conf, spec, stderr=gofer_stderr)
+        gofer = launch.spawn(
+            conf, spec, overlay_root=launch.wants_overlay(spec), stderr=gofer_stderr
+        )
     except BaseException:
         if device_fd >= 0:
             os.close(device_fd)

@@ -39,6 +39,9 @@ SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id"
 SANDBOX_NAME_ANNOTATION = "io.kubernetes.cri.sandbox-name"
 SANDBOX_NAMESPACE_ANNOTATION = "io.kubernetes.cri.sandbox-namespace"
 CONTAINER_TYPE_SANDBOX = "sandbox"
+# Ours (``pysandbox do``): "memory" puts a writable in-memory overlay over
+# the root, whose host files are then never written.
+ROOT_OVERLAY_ANNOTATION = "dev.pysandbox.root-overlay"
 CONTAINER_TYPE_CONTAINER = "container"
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup")

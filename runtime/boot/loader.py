@@ -189,7 +189,9 @@ class Loader:
         default the root container's). Each container of a pod has its own,
         so each sees only its own root; the kernel (PID, UTS, IPC) is the pod's."""
         try:
-            root = setup_root(self.vfs, root_fd, readonly, kernel=self.kernel, net=self.net)
+            root = setup_root(
+                self.vfs, root_fd, readonly, kernel=self.kernel, net=self.net, tmp_if_empty=True
+            )
         except LinuxError as err:
             # sentry.fsimpl.setup creates /dev, /dev/shm, /proc, /tmp when
             # missing; a read-only root must already have /dev.

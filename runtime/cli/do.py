@@ -21,12 +21,9 @@ from runtime.cli._args import exit_code
 from runtime.config import RuntimeConfig
 from runtime.container import Container
 from runtime.errors import UsageError
-from runtime.spec import default_spec
+from runtime.spec import ROOT_OVERLAY_ANNOTATION, default_spec
 
 HELP = "run a command sandboxed over the host's root file system"
-
-# Tells the sandbox to put a writable overlay (tmpfs upper) over the root.
-ROOT_OVERLAY_ANNOTATION = "dev.pysandbox.root-overlay"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

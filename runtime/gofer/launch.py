@@ -18,7 +18,7 @@ from runtime.config import RuntimeConfig
 from runtime.gofer import mountconf
 from runtime.gofer.rootfs import gofer_mounts
 from runtime.spawn import Process, spawn_self
-from runtime.spec import CONFIG_FILE, Spec
+from runtime.spec import CONFIG_FILE, ROOT_OVERLAY_ANNOTATION, Spec
 
 
 class Gofer:
@@ -46,6 +46,12 @@ class Gofer:
             s.close()
         with contextlib.suppress(OSError):
             os.close(self.mounts_fd)
+
+
+def wants_overlay(spec: Spec) -> bool:
+    """Whether ``spec`` asks for the in-memory overlay over its root
+    (``ROOT_OVERLAY_ANNOTATION``, which ``pysandbox do`` sets)."""
+    return spec.annotations.get(ROOT_OVERLAY_ANNOTATION) == "memory"
 
 
 def mount_confs(spec: Spec, overlay_root: bool = False) -> list[mountconf.GoferMountConf]:

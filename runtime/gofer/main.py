@@ -70,7 +70,9 @@ def connections(
             raise UsageError(f"--io-fds: FD {fd} (for {what}) is not a socket") from None
 
     if confs[0].served:
-        ro = spec.root.readonly or confs[0].overlaid
+        # An overlaid root is writable: its writes go to the gofer's
+        # in-memory upper layer (rootfs._mount_overlay), never to the host.
+        ro = spec.root.readonly
         conns.append(directfs.Connection(take("the root"), root, ro))
     binds = [m for m in resolved if m.is_bind]
     for m, conf in zip(binds, confs[1:], strict=True):

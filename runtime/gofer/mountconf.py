@@ -3,8 +3,12 @@
 One entry for the root, then one per gofer (bind) mount in spec order,
 encoded as ``--gofer-mount-confs=lisafs:none,lisafs:memory,...``: the lower
 layer (``lisafs``: served by this gofer; ``none``: not served) and the
-upper layer (``none``; ``memory``: a writable overlay kept in the sandbox,
-so the host files are mounted read-only).
+upper layer (``none``; ``memory``: writes are kept in memory and the host
+files are never written). For the root, ``memory`` is an overlayfs the
+gofer mounts over it with its upper layer on a tmpfs of the gofer's mount
+namespace (``rootfs._mount_overlay``; ``pysandbox do``); a bind mount
+with ``memory`` is mounted read-only instead (writes fail with EROFS: the
+Sentry has no overlay of its own yet).
 """
 
 from __future__ import annotations

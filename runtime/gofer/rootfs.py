@@ -131,6 +131,31 @@ def _copy_localtime(scaffold: str) -> None:
         log.warning("cannot copy /etc/localtime (%s); the container will use UTC", exc.strerror)
 
 
+def _overlay_option_path(path: str) -> str:
+    """``path`` escaped for an overlayfs option (``\\``, ``,`` and ``:`` are special)."""
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def _mount_overlay(lower: str, target: str, scaffold: str) -> None:
+    """The root with a writable in-memory layer (seed overlay root,
+    ``upper: memory``): the host's overlayfs over ``lower``, its upper and
+    work directories on a tmpfs of this mount namespace, so a write never
+    reaches ``lower`` and is gone with the gofer's namespace. Only
+    ``lower``'s own file system is layered (overlayfs does not descend into
+    its submounts); the Sentry mounts /dev, /proc, /sys and /tmp itself."""
+    layer = os.path.join(scaffold, "layer")
+    os.mkdir(layer, 0o700)
+    hostsys.mount("pysandbox-overlay", layer, "tmpfs", mo.MS_NOSUID | mo.MS_NODEV, "mode=0700")
+    upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")
+    os.mkdir(upper, 0o755)
+    os.mkdir(work, 0o700)
+    options = (
+        f"lowerdir={_overlay_option_path(lower)},upperdir={_overlay_option_path(upper)},"
+        f"workdir={_overlay_option_path(work)}"
+    )
+    hostsys.mount("overlay", target, "overlay", 0, options)
+
+
 def setup_rootfs(spec: Spec, confs: list[GoferMountConf], scaffold: str = SCAFFOLD) -> str:
     """Build the root and pivot into the scaffold; returns the container root path.
 
@@ -147,7 +172,9 @@ def setup_rootfs(spec: Spec, confs: list[GoferMountConf], scaffold: str = SCAFFO
     os.mkdir(os.path.join(scaffold, "etc"), 0o755)
     _copy_localtime(scaffold)
 
-    if confs[0].served:
+    if confs[0].served and confs[0].overlaid:
+        _mount_overlay(spec.root.path, root, scaffold)
+    elif confs[0].served:
         hostsys.mount(spec.root.path, root, None, mo.MS_BIND | mo.MS_REC)
         propagation = mo.MS_SLAVE | mo.MS_REC
         if spec.linux.rootfs_propagation:
@@ -162,7 +189,7 @@ def setup_rootfs(spec: Spec, confs: list[GoferMountConf], scaffold: str = SCAFFO
         if not os.path.isdir(cwd):
             _make_target(root, cwd, directory=True)
 
-    if confs[0].served and (spec.root.readonly or confs[0].overlaid):
+    if confs[0].served and spec.root.readonly:
         # NOSUID and NODEV too: they may be locked, and clearing a locked flag
         # fails (mount_namespaces(7)).
         flags = mo.MS_BIND | mo.MS_REMOUNT | mo.MS_RDONLY | mo.MS_NOSUID | mo.MS_NODEV

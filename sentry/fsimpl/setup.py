@@ -55,11 +55,17 @@ def setup_root(
     tty_fd: int | None = None,
     kernel: Any = None,
     net: Stack | None = None,
+    tmp_if_empty: bool = False,
 ) -> VirtualDentry:
     """Mount ``root_dir`` (a host path or an owned directory FD) as / with
     devfs on /dev, devpts on /dev/pts, tmpfs on /dev/shm and /tmp, procfs on /proc, a minimal
     read-only sysfs on /sys; ``net`` (the sandbox's network namespace) fills
     /proc/net and /sys/class/net.
+
+    With ``tmp_if_empty`` (containers) the tmpfs goes on /tmp only when the
+    root's /tmp is empty or missing, as gVisor's loader decides (mountTmp):
+    a tmpfs would hide the files there (``pysandbox do`` from a directory
+    under the host's /tmp could not even start in it).
 
     Returns the root, from which the kernel builds the first task's FSContext.
     """
@@ -79,5 +85,22 @@ def setup_root(
               options="gid=5,mode=620,ptmxmode=666")  # fmt: skip
     _mount_on(vfs, ctx, b"/proc", ProcFilesystem(kernel, net=net), readonly)
     _mount_on(vfs, ctx, b"/sys", SysFilesystem(net), readonly, readonly=True)
-    _mount_on(vfs, ctx, b"/tmp", TmpfsFilesystem(), readonly)
+    if not (tmp_if_empty and _has_entries(rootfs.root_host_fd(), "tmp")):
+        _mount_on(vfs, ctx, b"/tmp", TmpfsFilesystem(), readonly)
     return root
+
+
+def _has_entries(dir_fd: int, name: str) -> bool:
+    """Whether the host directory ``name`` under ``dir_fd`` has an entry
+    (False when it is missing or not a directory)."""
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError:
+        return False
+    try:
+        with os.scandir(fd) as it:
+            return next(it, None) is not None
+    finally:
+        os.close(fd)

@@ -98,6 +98,10 @@ class DirectFilesystem(Filesystem):
     def root(self) -> Inode:
         return self._root
 
+    def root_host_fd(self) -> int:
+        """The root's host descriptor (O_PATH; still ours)."""
+        return self._root.fd
+
     def source(self) -> str:
         return self._source
 
