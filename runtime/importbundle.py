@@ -114,7 +114,7 @@ class Bundle:
             try:
                 index = marshal.loads(view[_HEADER : _HEADER + length])
             except (EOFError, ValueError, TypeError):
-                pass
+                index = None  # a damaged index: no bundle (below)
         if not isinstance(index, dict):
             view.release()
             mapping.close()
